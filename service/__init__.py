@@ -1,0 +1,76 @@
+"""Alliance: practice management for couples-therapy clinics, built around alliance feedback."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from service.settings import Settings
+
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from service.audit import api as audit_api
+    from service.auth import api as auth_api
+    from service.auth import clients_api
+    from service.auth.resource import SECURITY_SCHEME
+    from service.clinics import api as clinics_api
+    from service.ops import api as ops_api
+    from service.staff import api as staff_api
+    from service.staff import pages as staff_pages
+    from service.db import uow
+    from service.db.session import Database
+    from service.http import pipeline
+    from service.http.api import Api
+    from service.http.fields import UUIDConverter
+    from service.http.limits import limiter
+    from service.ops import logging as json_logging
+    from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
+
+    settings = settings or Settings.from_env()
+    json_logging.configure(settings.log_level)
+    app = Flask(__name__)
+    app.url_map.converters["uuid"] = UUIDConverter
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        API_TITLE="Alliance",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        RATELIMIT_ENABLED=settings.ratelimit_enabled,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
+    pipeline.install(app)
+    limiter.init_app(app)
+
+    api = Api(app, spec_kwargs={"info": {"description": "REST API for clinic frontends and EHR integrators."}})
+    api.register_converter(UUIDConverter, lambda _c: {"type": "string", "format": "uuid"})
+    scopes = {scope: scope for scope in (*CLINIC_SCOPES, PLATFORM_SCOPE)}
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME,
+        {
+            "type": "oauth2",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": "/oauth/authorize",
+                    "tokenUrl": "/oauth/token",
+                    "refreshUrl": "/oauth/token",
+                    "scopes": scopes,
+                },
+                "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes},
+            },
+        },
+    )
+    # Explicit and ordered: the API's resources, then the plain Flask pages.
+    for blueprint in (clinics_api.blp, staff_api.blp, clients_api.blp, audit_api.blp):
+        api.register_blueprint(blueprint)
+    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,1 @@
+"""Audit: an append-only trail of every read or change of protected data."""

@@ -1,0 +1,18 @@
+from flask.views import MethodView
+
+from service.audit import schemas, service
+from service.auth.resource import require
+from service.http.api import Blueprint
+from service.http.pagination import paged
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit-events",
+                description="Who read or changed what, when (admins and `audit.read`).")
+
+
+@blp.route("")
+class AuditEvents(MethodView):
+    @require("audit.read")
+    @blp.arguments(schemas.AuditQuerySchema, location="query")
+    @blp.response(200, schemas.AuditPageSchema)
+    def get(self, query):
+        return paged(service.list_events(**query))

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+blp = Blueprint("oauth", __name__, template_folder="templates")

@@ -1,0 +1,98 @@
+"""OAuth storage. Secrets, codes and refresh tokens are stored only as hashes.
+
+`oauth_clients`, `signing_keys`, `client_assertion_jtis` and `revoked_access_tokens` are
+reference tables (looked up before the tenant is known); codes and refresh tokens belong to a
+staff member and so to a clinic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.base import Base, ClinicOwned, Keyed, clinic_fk
+
+
+class OAuthClient(Keyed, Base):
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Integrator clients belong to one clinic; platform and first-party frontend clients to none.
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # frontend | integrator | platform
+    token_endpoint_auth_method: Mapped[str] = mapped_column(sa.String(32))
+    secret_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    jwks: Mapped[dict | None]
+    jwks_uri: Mapped[str | None] = mapped_column(sa.String(500))
+    redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    revoked_at: Mapped[datetime | None]
+
+
+class AuthorizationCode(ClinicOwned, Base):
+    __tablename__ = "oauth_authorization_codes"
+    __table_args__ = ClinicOwned.tenant_table_args(
+        clinic_fk("staff_id", "staff_members", ondelete="CASCADE")
+    )
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(sa.String(64))
+    staff_id: Mapped[uuid.UUID]
+    redirect_uri: Mapped[str] = mapped_column(sa.String(500))
+    scope: Mapped[str] = mapped_column(sa.String(1000))
+    code_challenge: Mapped[str] = mapped_column(sa.String(128))
+    code_challenge_method: Mapped[str] = mapped_column(sa.String(8))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RefreshToken(ClinicOwned, Base):
+    """One link of a rotation family. Presenting a rotated link again revokes the family."""
+
+    __tablename__ = "oauth_refresh_tokens"
+    __table_args__ = ClinicOwned.tenant_table_args(
+        clinic_fk("staff_id", "staff_members", ondelete="CASCADE"),
+        sa.Index(None, "clinic_id", "family_id"),
+        sa.Index(None, "clinic_id", "staff_id"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    family_id: Mapped[uuid.UUID]
+    client_id: Mapped[str] = mapped_column(sa.String(64))
+    staff_id: Mapped[uuid.UUID]
+    scope: Mapped[str] = mapped_column(sa.String(1000))
+    idle_expires_at: Mapped[datetime]
+    absolute_expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class SigningKey(Keyed, Base):
+    __tablename__ = "oauth_signing_keys"
+
+    kid: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    private_jwk: Mapped[dict]
+    public_jwk: Mapped[dict]
+    # current → previous (still published, still verifies) → retired (gone from the JWKS)
+    status: Mapped[str] = mapped_column(sa.String(16))
+
+
+class ClientAssertionJti(Base):
+    """`jti` values of private_key_jwt assertions already used, kept until they expire."""
+
+    __tablename__ = "oauth_client_assertion_jtis"
+
+    client_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
+class RevokedAccessToken(Base):
+    __tablename__ = "oauth_revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    expires_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Clinics: the tenants."""

@@ -1,0 +1,1 @@
+"""Flask-free kernel: errors, request context, clock and identifiers."""

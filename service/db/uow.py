@@ -1,0 +1,66 @@
+"""The unit of work: the only place that commits.
+
+A request (or job) gets one session, opened lazily on first use so that authentication has set
+the tenant before the transaction begins. `unit_of_work()` opens a separate, self-contained
+transaction: for jobs, the CLI and the few steps that must commit on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from sqlalchemy.orm import Session
+
+from service.db.session import Database
+
+_database: Database | None = None
+_current: ContextVar[Session | None] = ContextVar("alliance_session", default=None)
+
+
+def init(database: Database) -> None:
+    global _database
+    _database = database
+
+
+def database() -> Database:
+    if _database is None:
+        raise RuntimeError("database not initialised: call service.db.uow.init() first")
+    return _database
+
+
+def session() -> Session:
+    """The current session, opened on first use."""
+    current = _current.get()
+    if current is None:
+        current = database().sessions()
+        _current.set(current)
+    return current
+
+
+def commit() -> None:
+    current = _current.get()
+    if current is not None:
+        current.commit()
+
+
+def close() -> None:
+    """End the current session; anything not committed is rolled back."""
+    current = _current.get()
+    if current is not None:
+        _current.set(None)
+        current.close()
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A fresh session and transaction for the block: committed on success, else rolled back."""
+    fresh = database().sessions()
+    token = _current.set(fresh)
+    try:
+        yield fresh
+        fresh.commit()
+    finally:
+        fresh.close()
+        _current.reset(token)

@@ -1,0 +1,1 @@
+"""HTTP conventions, built once: problem+json errors, pagination, ETags, idempotency, ids."""

@@ -1,0 +1,55 @@
+"""Fields and URL converters that turn hostile input into a clear 4xx, never a database error.
+
+PostgreSQL refuses NUL bytes in text and integers beyond 64 bits; both are rejected here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import BaseConverter
+
+INT64_MAX = 2**63 - 1
+
+
+class Text(ma.fields.String):
+    """A string with a length cap and no control characters (tab and newlines allowed)."""
+
+    def __init__(self, *, max_length: int = 200, min_length: int = 0, strip: bool = True,
+                 **kwargs: Any) -> None:
+        validators = [ma.validate.Length(min=min_length, max=max_length), _printable]
+        super().__init__(validate=validators, **kwargs)
+        self.strip = strip
+        self.metadata.setdefault("maxLength", max_length)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.strip() if self.strip else text
+
+
+def _printable(value: str) -> None:
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value) or "\x7f" in value:
+        raise ma.ValidationError("Control characters are not allowed.")
+
+
+class BoundedInteger(ma.fields.Integer):
+    def __init__(self, *, minimum: int = -INT64_MAX, maximum: int = INT64_MAX, **kwargs: Any):
+        super().__init__(strict=True, validate=ma.validate.Range(minimum, maximum), **kwargs)
+
+
+class UUIDConverter(BaseConverter):
+    """`<uuid:id>` that answers a malformed id with a 404 naming the problem."""
+
+    regex = r"[^/]{1,200}"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise NotFound(f"'{value[:40]}' is not a valid id.") from None
+
+    def to_url(self, value: Any) -> str:
+        return str(value)

@@ -1,0 +1,130 @@
+"""RFC 9457 problem details: the one shape every error response takes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+
+import marshmallow as ma
+from flask import Response, request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from service.core import context
+from service.core import errors as domain
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
+    domain.Invalid: 422,
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Gone: 410,
+    domain.PreconditionFailed: 412,
+}
+
+
+class ProblemSchema(ma.Schema):
+    type = ma.fields.String(required=True, metadata={"example": "about:blank"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    request_id = ma.fields.String()
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Validation messages by field name (422, 400)."},
+    )
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    kind: str | None = None,
+) -> Response:
+    body: dict[str, object] = {
+        "type": f"urn:alliance:problem:{kind}" if kind else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "instance": request.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    request_id = context.current().request_id
+    if request_id:
+        body["request_id"] = request_id
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def from_domain_error(error: domain.DomainError) -> Response:
+    status = STATUS_BY_ERROR.get(type(error), 400)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="alliance", error="invalid_token"'
+    kind = type(error).__name__.lower()
+    return problem(status, error.detail, title=error.title, errors=error.errors, headers=headers,
+                   kind=kind)
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    """Werkzeug and webargs errors. Keeps the exception's headers (Allow, Retry-After, ...)."""
+    status = error.code or 500
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    data = getattr(error, "data", None) or {}
+    errors = _flatten(data.get("messages")) if "messages" in data else None
+    detail = data.get("message") or error.description
+    if errors:
+        detail = "Invalid " + ", ".join(sorted(errors)) + "."
+    if status >= 500:
+        detail = "The server could not complete the request."
+    return problem(status, detail, errors=errors, headers=headers)
+
+
+def from_stale_row(_error: StaleDataError) -> Response:
+    return problem(412, "The resource changed since you read it; fetch it again.",
+                   kind="preconditionfailed")
+
+
+def from_integrity_error(error: IntegrityError) -> Response:
+    log.info("integrity error turned into 409: %s", type(error.orig).__name__)
+    return problem(409, "The request conflicts with existing data.", kind="conflict")
+
+
+def from_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return problem(500, "The server could not complete the request.")
+
+
+def _flatten(messages: object, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location, then field: `{"json": {"a": {"b": [..]}}}` → `a.b`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if not prefix and key in {"json", "query", "headers", "form", "path", "files"}:
+                flat.update(_flatten(value, ""))
+                continue
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_body"] = list(messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "_body"] = [str(messages)]
+    return flat

@@ -1,0 +1,11 @@
+"""Every model module, imported in one place so metadata is complete (alembic, tests)."""
+
+from service.audit import models as audit_models
+from service.auth import models as auth_models
+from service.clinics import models as clinic_models
+from service.db.base import Base
+from service.http import idempotency
+from service.staff import models as staff_models
+
+MODEL_MODULES = (clinic_models, staff_models, audit_models, auth_models, idempotency)
+metadata = Base.metadata

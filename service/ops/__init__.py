@@ -1,0 +1,1 @@
+"""Operations: health, readiness, metrics, JSON logs and the API docs page."""

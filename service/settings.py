@@ -1,0 +1,89 @@
+"""Typed settings read from the environment. Refuses default secrets outside development."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'alliance.db'}"
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"  # development | test | production
+    secret_key: str = DEV_SECRET
+    database_url: str = DEFAULT_DATABASE_URL
+    # The owner role runs migrations; the app role (no ownership, no BYPASSRLS) serves requests.
+    migration_database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    issuer: str = ""
+    access_token_ttl: int = 900
+    refresh_idle_ttl: int = 1800
+    refresh_absolute_ttl: int = 12 * 3600
+    authorization_code_ttl: int = 300
+    client_assertion_max_ttl: int = 300
+    invite_ttl: int = 7 * 24 * 3600
+    max_content_length: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_enabled: bool = True
+    login_rate_limit: str = "10 per minute"
+    token_rate_limit: str = "60 per minute"
+    directory_rate_limit: str = "60 per minute"
+    docs_client_id: str = "alliance-docs"
+    log_level: str = "INFO"
+    db_pool_size: int = 5
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def token_issuer(self) -> str:
+        return self.issuer or self.base_url
+
+    @property
+    def owner_database_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"ALLIANCE_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.type, raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.env != "development" and self.env != "test" and self.secret_key == DEV_SECRET:
+            raise SettingsError("ALLIANCE_SECRET_KEY must be set outside development")
+        if self.is_production and self.database_url.startswith("sqlite"):
+            raise SettingsError("production needs PostgreSQL (ALLIANCE_DATABASE_URL)")
+
+
+def _coerce(type_name: object, raw: str) -> object:
+    text = str(type_name)
+    if text == "int":
+        return int(raw)
+    if text == "bool":
+        return _env_bool(raw)
+    if text.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

@@ -1,0 +1,1 @@
+"""Staff: admins, supervisors and therapists of a clinic, with therapist public profiles."""

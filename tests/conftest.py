@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests import database
+
+pytest_plugins = ["tests.fixtures"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the SQLite run, only the portable subset runs (marked tests need PostgreSQL)."""
+    if database.backend() != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only (row-level security, locking, concurrency)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def test_db(worker_id: str) -> Iterator[database.TestDatabase]:
+    if database.backend() == "sqlite":
+        yield database.create_sqlite(worker_id)
+        return
+    db = database.create_postgres(worker_id)
+    yield db
+    from service.db import uow
+
+    uow.database().dispose()
+    database.drop_postgres(db)
+
+
+@pytest.fixture(scope="session")
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(test_db: database.TestDatabase, server_port: int):
+    from service.settings import Settings
+
+    return Settings(
+        env="test",
+        database_url=test_db.app_url,
+        migration_database_url=test_db.owner_url,
+        base_url=f"http://127.0.0.1:{server_port}",
+        ratelimit_enabled=os.environ.get("ALLIANCE_TEST_RATELIMIT", "0") == "1",
+        log_level="WARNING",
+        cors_origins=("https://frontend.example",),
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from service import create_app
+
+    application = create_app(settings)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, server_port: int) -> Iterator[str]:
+    """The app over real HTTP on loopback (threaded), for real clients and browsers."""
+    server = make_server("127.0.0.1", server_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server_port}"
+    server.shutdown()

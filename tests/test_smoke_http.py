@@ -1,0 +1,21 @@
+"""HTTP conventions seen from a client: problem+json, request ids, ETags."""
+
+
+def test_own_clinic_read_with_etag_and_request_id(client, admin):
+    response = client.get("/v1/clinic", headers={**admin.headers, "X-Request-ID": "abc-123"})
+    assert response.status_code == 200
+    assert response.json["id"] == str(admin.clinic_id)
+    assert response.headers["ETag"] == '"1"'
+    assert response.headers["X-Request-ID"] == "abc-123"
+
+
+def test_stale_if_match_is_refused_and_changes_nothing(client, admin):
+    first = client.patch("/v1/clinic", json={"name": "Renamed"},
+                         headers={**admin.headers, "If-Match": '"1"'})
+    assert first.status_code == 200
+    assert first.headers["ETag"] == '"2"'
+    stale = client.patch("/v1/clinic", json={"name": "Lost update"},
+                         headers={**admin.headers, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert stale.mimetype == "application/problem+json"
+    assert client.get("/v1/clinic", headers=admin.headers).json["name"] == "Renamed"
