@@ -11,8 +11,8 @@ from service.settings import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     from service.audit import api as audit_api
     from service.auth import api as auth_api
-    from service.auth import clients_api
     from service.auth.resource import SECURITY_SCHEME
+    from service.clients import api as clients_api
     from service.clinics import api as clinics_api
     from service.ops import api as ops_api
     from service.staff import api as staff_api
