@@ -20,7 +20,9 @@ def _url() -> str:
 
 
 def grant_app_role(connection: sa.Connection) -> None:
-    exists = connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE})
+    exists = connection.scalar(
+        sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
+    )
     if not exists:
         return
     role = connection.dialect.identifier_preparer.quote(APP_ROLE)
@@ -28,7 +30,10 @@ def grant_app_role(connection: sa.Connection) -> None:
     connection.execute(
         sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
     )
-    for table, privileges in (("audit_events", "UPDATE, DELETE, TRUNCATE"), ("alembic_version", "ALL")):
+    for table, privileges in (
+        ("audit_events", "UPDATE, DELETE, TRUNCATE"),
+        ("alembic_version", "ALL"),
+    ):
         if connection.scalar(sa.text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}):
             connection.execute(sa.text(f"REVOKE {privileges} ON {table} FROM {role}"))
 

@@ -7,23 +7,22 @@ from flask import Flask
 from service.settings import Settings
 
 
-
 def create_app(settings: Settings | None = None) -> Flask:
     from service.audit import api as audit_api
     from service.auth import api as auth_api
     from service.auth.resource import SECURITY_SCHEME
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
-    from service.ops import api as ops_api
-    from service.staff import api as staff_api
-    from service.staff import pages as staff_pages
     from service.db import uow
     from service.db.session import Database
     from service.http import pipeline
     from service.http.api import Api
     from service.http.fields import UUIDConverter
     from service.http.limits import limiter
+    from service.ops import api as ops_api
     from service.ops import logging as json_logging
+    from service.staff import api as staff_api
+    from service.staff import pages as staff_pages
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
 
     settings = settings or Settings.from_env()
@@ -50,7 +49,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     pipeline.install(app)
     limiter.init_app(app)
 
-    api = Api(app, spec_kwargs={"info": {"description": "REST API for clinic frontends and EHR integrators."}})
+    api = Api(
+        app,
+        spec_kwargs={"info": {"description": "REST API for clinic frontends and EHR integrators."}},
+    )
     api.register_converter(UUIDConverter, lambda _c: {"type": "string", "format": "uuid"})
     scopes = {scope: scope for scope in (*CLINIC_SCOPES, PLATFORM_SCOPE)}
     api.spec.components.security_scheme(

@@ -39,7 +39,7 @@ class Settings:
     ratelimit_storage_uri: str = "memory://"
     ratelimit_enabled: bool = True
     login_rate_limit: str = "10 per minute"
-    token_rate_limit: str = "60 per minute"
+    token_rate_limit: str = "60 per minute"  # noqa: S105 - not a secret
     directory_rate_limit: str = "60 per minute"
     docs_client_id: str = "alliance-docs"
     log_level: str = "INFO"

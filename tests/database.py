@@ -17,7 +17,9 @@ from alembic.config import Config
 
 from service.settings import ROOT
 
-ADMIN_URL = os.environ.get("ALLIANCE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "ALLIANCE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 OWNER_ROLE = os.environ.get("ALLIANCE_TEST_PG_OWNER", "alliance_owner")
 APP_ROLE = os.environ.get("ALLIANCE_DB_APP_ROLE", "alliance_app")
 HOST = os.environ.get("ALLIANCE_TEST_PG_HOST", "127.0.0.1:5432")

@@ -22,7 +22,7 @@ from service.db import uow
 from service.staff.models import StaffMember
 from service.staff.policy import PLATFORM_SCOPE, scopes_for_role
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - test data
+PASSWORD = "correct horse battery staple"
 _counter = itertools.count()
 _PASSWORD_HASH: list[str] = []
 
@@ -84,12 +84,22 @@ class ClinicHandle:
         token = self.token_for(staff_id, role)
         return StaffHandle(staff_id, self.id, email, role, token)
 
-    def token_for(self, staff_id: uuid.UUID, role: str, *, ttl: int | None = None,
-                  scopes: frozenset[str] | None = None) -> str:
+    def token_for(
+        self,
+        staff_id: uuid.UUID,
+        role: str,
+        *,
+        ttl: int | None = None,
+        scopes: frozenset[str] | None = None,
+    ) -> str:
         claims = tokens.access_token_claims(
-            issuer=self.issuer, subject=str(staff_id), client_id="test-frontend",
+            issuer=self.issuer,
+            subject=str(staff_id),
+            client_id="test-frontend",
             scopes=scopes if scopes is not None else scopes_for_role(role),
-            ttl=ttl or self.ttl, clinic_id=self.id, roles=[role],
+            ttl=ttl or self.ttl,
+            clinic_id=self.id,
+            roles=[role],
         )
         return tokens.sign(claims)
 
@@ -97,20 +107,29 @@ class ClinicHandle:
         return make_client(self.issuer, clinic_id=self.id, scopes=scopes, kind="integrator")
 
 
-def make_client(issuer: str, *, clinic_id: uuid.UUID | None, scopes: tuple[str, ...],
-                kind: str) -> ClientHandle:
+def make_client(
+    issuer: str, *, clinic_id: uuid.UUID | None, scopes: tuple[str, ...], kind: str
+) -> ClientHandle:
     client_id = f"test-{kind}-{next(_counter)}-{new_secret()[:6]}"
     secret = new_secret()
     with context.system_context("test data"), uow.unit_of_work() as session:
         session.add(
             OAuthClient(
-                client_id=client_id, clinic_id=clinic_id, name=client_id, kind=kind,
+                client_id=client_id,
+                clinic_id=clinic_id,
+                name=client_id,
+                kind=kind,
                 token_endpoint_auth_method="client_secret_basic",
-                secret_hash=hash_secret(secret), scopes=list(scopes),
+                secret_hash=hash_secret(secret),
+                scopes=list(scopes),
             )
         )
     claims = tokens.access_token_claims(
-        issuer=issuer, subject=client_id, client_id=client_id, scopes=scopes, ttl=900,
+        issuer=issuer,
+        subject=client_id,
+        client_id=client_id,
+        scopes=scopes,
+        ttl=900,
         clinic_id=clinic_id,
     )
     return ClientHandle(client_id, secret, clinic_id, tokens.sign(claims))
@@ -148,5 +167,6 @@ def admin(clinic) -> StaffHandle:
 
 @pytest.fixture
 def platform(app, settings) -> ClientHandle:
-    return make_client(settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,),
-                       kind="platform")
+    return make_client(
+        settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,), kind="platform"
+    )

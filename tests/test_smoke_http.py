@@ -10,12 +10,14 @@ def test_own_clinic_read_with_etag_and_request_id(client, admin):
 
 
 def test_stale_if_match_is_refused_and_changes_nothing(client, admin):
-    first = client.patch("/v1/clinic", json={"name": "Renamed"},
-                         headers={**admin.headers, "If-Match": '"1"'})
+    first = client.patch(
+        "/v1/clinic", json={"name": "Renamed"}, headers={**admin.headers, "If-Match": '"1"'}
+    )
     assert first.status_code == 200
     assert first.headers["ETag"] == '"2"'
-    stale = client.patch("/v1/clinic", json={"name": "Lost update"},
-                         headers={**admin.headers, "If-Match": '"1"'})
+    stale = client.patch(
+        "/v1/clinic", json={"name": "Lost update"}, headers={**admin.headers, "If-Match": '"1"'}
+    )
     assert stale.status_code == 412
     assert stale.mimetype == "application/problem+json"
     assert client.get("/v1/clinic", headers=admin.headers).json["name"] == "Renamed"

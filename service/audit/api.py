@@ -5,8 +5,12 @@ from service.auth.resource import require
 from service.http.api import Blueprint
 from service.http.pagination import paged
 
-blp = Blueprint("audit", __name__, url_prefix="/v1/audit-events",
-                description="Who read or changed what, when (admins and `audit.read`).")
+blp = Blueprint(
+    "audit",
+    __name__,
+    url_prefix="/v1/audit-events",
+    description="Who read or changed what, when (admins and `audit.read`).",
+)
 
 
 @blp.route("")

@@ -13,8 +13,13 @@ from service.db import uow
 from service.db.keyset import keyset_page
 
 
-def record(action: str, resource_type: str, resource_id: uuid.UUID | None = None,
-           *, clinic_id: uuid.UUID | None = None) -> None:
+def record(
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None = None,
+    *,
+    clinic_id: uuid.UUID | None = None,
+) -> None:
     """Add an event to the current transaction: it is stored only if the change is."""
     ctx = context.current()
     actor = ctx.actor

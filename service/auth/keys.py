@@ -29,7 +29,9 @@ class _KeyCache:
     def public_keys(self, *, kid: str | None = None) -> KeySet:
         with self._lock:
             stale = time.monotonic() - self._loaded_at > _CACHE_SECONDS
-            unknown = kid is not None and self._public is not None and not _has_kid(self._public, kid)
+            unknown = (
+                kid is not None and self._public is not None and not _has_kid(self._public, kid)
+            )
             if self._public is None or stale or unknown:
                 self._public = KeySet.import_key_set({"keys": published_jwks()["keys"]})
                 self._loaded_at = time.monotonic()

@@ -39,8 +39,11 @@ def require(*scopes: str, roles: tuple[str, ...] | None = None) -> Callable:
             caller = authenticate()
             missing = set(scopes) - caller.scopes
             if missing or (roles is not None and not caller.has_role(*roles)):
-                raise Forbidden("Your token does not allow this: " + ", ".join(sorted(missing))
-                                if missing else "Your role does not allow this.")
+                raise Forbidden(
+                    "Your token does not allow this: " + ", ".join(sorted(missing))
+                    if missing
+                    else "Your role does not allow this."
+                )
             return func(*args, **kwargs)
 
         doc = wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {})

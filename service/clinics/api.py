@@ -5,8 +5,12 @@ from service.clinics import schemas, service
 from service.http import etags
 from service.http.api import Blueprint
 
-blp = Blueprint("clinic", __name__, url_prefix="/v1/clinic",
-                description="The caller's own clinic: name, timezone, locale, settings.")
+blp = Blueprint(
+    "clinic",
+    __name__,
+    url_prefix="/v1/clinic",
+    description="The caller's own clinic: name, timezone, locale, settings.",
+)
 
 
 @blp.route("")

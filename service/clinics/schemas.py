@@ -17,11 +17,13 @@ def _valid_timezone(value: str) -> None:
 class ClinicSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     name = Text(required=True, min_length=1, max_length=200)
-    slug = ma.fields.String(required=True, validate=ma.validate.Regexp(SLUG),
-                            metadata={"pattern": SLUG})
+    slug = ma.fields.String(
+        required=True, validate=ma.validate.Regexp(SLUG), metadata={"pattern": SLUG}
+    )
     timezone = ma.fields.String(load_default="UTC", validate=_valid_timezone)
-    locale = ma.fields.String(load_default="en",
-                              validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    locale = ma.fields.String(
+        load_default="en", validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$")
+    )
     cors_origins = ma.fields.List(
         ma.fields.Url(schemes={"https", "http"}, require_tld=False),
         validate=ma.validate.Length(max=20),

@@ -43,7 +43,7 @@ class RequestContext:
     ip: str | None = None
 
 
-_context: ContextVar[RequestContext] = ContextVar("alliance_context", default=RequestContext())
+_context: ContextVar[RequestContext] = ContextVar("alliance_context", default=RequestContext())  # noqa: B039 - frozen
 
 
 def current() -> RequestContext:
@@ -90,7 +90,9 @@ def system_context(reason: str, clinic_id: uuid.UUID | None = None) -> Iterator[
 def tenant_context(clinic_id: uuid.UUID, actor: Actor | None = None) -> Iterator[None]:
     """Run a block as one clinic (worker jobs, CLI, public pages resolved by slug)."""
     token = _context.set(
-        _replace(_context.get(), clinic_id=clinic_id, system=False, actor=actor or _context.get().actor)
+        _replace(
+            _context.get(), clinic_id=clinic_id, system=False, actor=actor or _context.get().actor
+        )
     )
     try:
         yield

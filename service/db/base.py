@@ -56,7 +56,7 @@ class Versioned:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, object]:  # noqa: N805 - SQLAlchemy declared_attr
+    def __mapper_args__(cls) -> dict[str, object]:
         return {"version_id_col": cls.version}
 
 
@@ -68,7 +68,7 @@ class ClinicOwned(Keyed):
     """
 
     @declared_attr
-    def clinic_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - SQLAlchemy declared_attr
+    def clinic_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(sa.ForeignKey("clinics.id", ondelete="RESTRICT"), nullable=False)
 
     @classmethod

@@ -86,8 +86,14 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    def add_url_rule(self, rule: str, endpoint: str | None = None, view_func: Any = None,
-                     provide_automatic_options: bool | None = None, **kwargs: Any) -> None:
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Any = None,
+        provide_automatic_options: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         if isinstance(view_func, type) and issubclass(view_func, MethodView):
             view_func.decorators = [*view_func.decorators, api_view]
         elif view_func is not None:

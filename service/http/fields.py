@@ -18,8 +18,9 @@ INT64_MAX = 2**63 - 1
 class Text(ma.fields.String):
     """A string with a length cap and no control characters (tab and newlines allowed)."""
 
-    def __init__(self, *, max_length: int = 200, min_length: int = 0, strip: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_length: int = 200, min_length: int = 0, strip: bool = True, **kwargs: Any
+    ) -> None:
         validators = [ma.validate.Length(min=min_length, max=max_length), _printable]
         super().__init__(validate=validators, **kwargs)
         self.strip = strip

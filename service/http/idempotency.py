@@ -96,7 +96,9 @@ def _claim(key: str, fingerprint: str) -> tuple[uuid.UUID, Response | None]:
         try:
             with uow.unit_of_work() as session:
                 record = IdempotencyRecord(
-                    clinic_id=context.clinic_id(), principal=principal, key=key,
+                    clinic_id=context.clinic_id(),
+                    principal=principal,
+                    key=key,
                     fingerprint=fingerprint,
                 )
                 session.add(record)
@@ -149,7 +151,9 @@ def _complete(record_id: uuid.UUID, response: Response) -> None:
         .values(
             status_code=response.status_code,
             response_body=response.get_data(as_text=True),
-            response_headers={h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
+            response_headers={
+                h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers
+            },
             completed_at=utcnow(),
         )
     )
@@ -169,5 +173,3 @@ def purge_expired() -> int:
         sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - RETENTION)
     )
     return result.rowcount or 0
-
-

@@ -32,7 +32,9 @@ def decode_cursor(cursor: str) -> Key:
             raise ValueError("naive")
         return moment, uuid.UUID(ident)
     except (ValueError, TypeError, binascii.Error, UnicodeError, json.JSONDecodeError) as exc:
-        raise ma.ValidationError("Not a valid cursor; use next_cursor from a previous page.") from exc
+        raise ma.ValidationError(
+            "Not a valid cursor; use next_cursor from a previous page."
+        ) from exc
 
 
 class Cursor(ma.fields.String):

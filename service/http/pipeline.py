@@ -48,8 +48,12 @@ def _finish(response: Response) -> Response:
     _cors(response)
     log.info(
         "request",
-        extra={"method": request.method, "path": request.url_rule.rule if request.url_rule else "-",
-               "status": response.status_code, "request_id": context.current().request_id},
+        extra={
+            "method": request.method,
+            "path": request.url_rule.rule if request.url_rule else "-",
+            "status": response.status_code,
+            "request_id": context.current().request_id,
+        },
     )
     return response
 
@@ -69,7 +73,9 @@ def _cors(response: Response) -> None:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
-    response.headers["Access-Control-Expose-Headers"] = "ETag, Link, Location, X-Request-ID, Retry-After"
+    response.headers["Access-Control-Expose-Headers"] = (
+        "ETag, Link, Location, X-Request-ID, Retry-After"
+    )
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
         response.headers["Access-Control-Allow-Headers"] = (

@@ -77,8 +77,9 @@ def from_domain_error(error: domain.DomainError) -> Response:
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="alliance", error="invalid_token"'
     kind = type(error).__name__.lower()
-    return problem(status, error.detail, title=error.title, errors=error.errors, headers=headers,
-                   kind=kind)
+    return problem(
+        status, error.detail, title=error.title, errors=error.errors, headers=headers, kind=kind
+    )
 
 
 def from_http_exception(error: HTTPException) -> Response:
@@ -96,8 +97,9 @@ def from_http_exception(error: HTTPException) -> Response:
 
 
 def from_stale_row(_error: StaleDataError) -> Response:
-    return problem(412, "The resource changed since you read it; fetch it again.",
-                   kind="preconditionfailed")
+    return problem(
+        412, "The resource changed since you read it; fetch it again.", kind="preconditionfailed"
+    )
 
 
 def from_integrity_error(error: IntegrityError) -> Response:

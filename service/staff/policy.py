@@ -5,21 +5,38 @@ from __future__ import annotations
 ROLES = ("admin", "supervisor", "therapist")
 
 CLINIC_SCOPES = (
-    "clinic.read", "clinic.write", "staff.read", "staff.write",
-    "couples.read", "couples.write", "sessions.read", "sessions.write",
-    "feedback.read", "feedback.write", "alerts.read", "alerts.write",
-    "webhooks.manage", "audit.read",
+    "clinic.read",
+    "clinic.write",
+    "staff.read",
+    "staff.write",
+    "couples.read",
+    "couples.write",
+    "sessions.read",
+    "sessions.write",
+    "feedback.read",
+    "feedback.write",
+    "alerts.read",
+    "alerts.write",
+    "webhooks.manage",
+    "audit.read",
 )
 PLATFORM_SCOPE = "platform"
 
-_READ_CLINICAL = ("clinic.read", "staff.read", "couples.read", "sessions.read",
-                  "feedback.read", "alerts.read")
+_READ_CLINICAL = (
+    "clinic.read",
+    "staff.read",
+    "couples.read",
+    "sessions.read",
+    "feedback.read",
+    "alerts.read",
+)
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "admin": frozenset(CLINIC_SCOPES),
     "supervisor": frozenset((*_READ_CLINICAL, "alerts.write")),
-    "therapist": frozenset((*_READ_CLINICAL, "couples.write", "sessions.write",
-                            "feedback.write", "alerts.write")),
+    "therapist": frozenset(
+        (*_READ_CLINICAL, "couples.write", "sessions.write", "feedback.write", "alerts.write")
+    ),
 }
 
 # Scopes an admin may grant to an integrator client of the clinic.
