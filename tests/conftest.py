@@ -36,10 +36,7 @@ def test_db(worker_id: str) -> Iterator[database.TestDatabase]:
         return
     db = database.create_postgres(worker_id)
     yield db
-    from service.db import uow
-
-    uow.database().dispose()
-    database.drop_postgres(db)
+    database.drop_postgres(db)  # WITH (FORCE): open pool connections do not block it
 
 
 @pytest.fixture(scope="session")
