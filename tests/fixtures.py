@@ -6,6 +6,7 @@ need no cleanup: tenant isolation is what keeps them apart.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from dataclasses import dataclass
@@ -135,19 +136,20 @@ def make_client(
     return ClientHandle(client_id, secret, clinic_id, tokens.sign(claims))
 
 
+def create_clinic(issuer: str, **fields: object) -> ClinicHandle:
+    slug = str(fields.pop("slug", f"clinic-{next(_counter)}-{new_secret()[:8].lower()}"))
+    slug = "".join(ch if ch.isalnum() else "-" for ch in slug).strip("-").lower()
+    with context.system_context("test data"), uow.unit_of_work() as session:
+        clinic = Clinic(name=fields.pop("name", f"Clinic {slug}"), slug=slug, **fields)
+        session.add(clinic)
+        session.flush()
+        clinic_id = clinic.id
+    return ClinicHandle(clinic_id, slug, issuer)
+
+
 @pytest.fixture
 def make_clinic(app, settings):
-    def make(**fields: object) -> ClinicHandle:
-        slug = str(fields.pop("slug", f"clinic-{next(_counter)}-{new_secret()[:8].lower()}"))
-        slug = "".join(ch if ch.isalnum() else "-" for ch in slug).strip("-").lower()
-        with context.system_context("test data"), uow.unit_of_work() as session:
-            clinic = Clinic(name=fields.pop("name", f"Clinic {slug}"), slug=slug, **fields)
-            session.add(clinic)
-            session.flush()
-            clinic_id = clinic.id
-        return ClinicHandle(clinic_id, slug, settings.token_issuer)
-
-    return make
+    return functools.partial(create_clinic, settings.token_issuer)
 
 
 @pytest.fixture

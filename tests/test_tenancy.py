@@ -94,7 +94,7 @@ def test_insert_of_another_clinics_row_is_refused(engines, two_clinics, table):
 
 def test_clinics_table_shows_only_the_own_clinic(engines, two_clinics):
     _, app_role = engines
-    clinic_a, clinic_b, _ = two_clinics
+    _, clinic_b, _ = two_clinics
     with app_role.begin() as connection:
         _as_clinic(connection, clinic_b)
         seen = set(connection.execute(sa.text("SELECT id FROM clinics")).scalars())

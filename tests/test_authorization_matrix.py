@@ -1,0 +1,158 @@
+"""Every endpoint in the OpenAPI document, checked for who may call it.
+
+The endpoints are enumerated from the spec, so a new endpoint is covered the moment it exists:
+- anonymous → 401 with `WWW-Authenticate: Bearer` (unless documented as public);
+- every caller whose token lacks a required scope (or role) → 403;
+- a fully-privileged caller of another clinic, on this clinic's ids → 404.
+An endpoint with a path parameter needs a way to make a resource of clinic A (RESOURCES
+below); a missing entry fails the test, which is the point.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from service.ops.openapi import render
+from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
+from tests.fixtures import create_clinic, make_client
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@dataclass
+class World:
+    """Clinic A with one caller of every kind, and clinic B's admin."""
+
+    clinic: Any
+    callers: dict[str, Any]
+    intruder: Any
+    made: dict[str, Any]
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in sorted(spec["paths"].items())
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+SPEC_OPERATIONS: list[tuple[str, str, dict[str, Any]]] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "operation" in metafunc.fixturenames:
+        from service import create_app
+        from service.settings import Settings
+
+        spec = json.loads(render(create_app(Settings(env="development", log_level="WARNING"))))
+        ops = _operations(spec)
+        metafunc.parametrize("operation", ops, ids=[f"{m} {p}" for m, p, _ in ops])
+
+
+# How to make a resource of clinic A for each path parameter name.
+RESOURCES: dict[str, Callable[[World], str]] = {
+    "staff_id": lambda w: str(w.callers["therapist"].id),
+    "client_id": lambda w: w.made["client_uuid"],
+    "clinic_id": lambda w: str(w.clinic.id),
+    "slug": lambda w: w.clinic.slug,
+}
+
+
+@pytest.fixture(scope="module")
+def world(app, settings) -> World:
+    """Built once per module: the checks only read, so they can share it."""
+    clinic = create_clinic(settings.token_issuer)
+    admin = clinic.staff("admin")
+    callers = {
+        "admin": admin,
+        "supervisor": clinic.staff("supervisor"),
+        "therapist": clinic.staff("therapist"),
+        "integrator-all": clinic.integrator(*CLINIC_SCOPES),
+        "integrator-none": clinic.integrator(),
+        "platform": make_client(
+            settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,), kind="platform"
+        ),
+    }
+    intruder_clinic = create_clinic(settings.token_issuer)
+    intruder = intruder_clinic.staff("admin")
+    made: dict[str, Any] = {}
+    response = app.test_client().post(
+        "/v1/clients",
+        headers=admin.headers,
+        json={
+            "name": "Matrix EHR",
+            "scopes": ["couples.read"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+    )
+    if response.status_code == 201:
+        made["client_uuid"] = response.json["id"]
+    return World(clinic, callers, intruder, made)
+
+
+def _url(path: str, world: World) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in RESOURCES:
+            pytest.fail(f"tests/test_authorization_matrix.py: add RESOURCES[{name!r}]")
+        return RESOURCES[name](world)
+
+    return re.sub(r"\{(\w+)\}", fill, path)
+
+
+def _allowed(operation: dict[str, Any], caller: Any) -> bool:
+    required = set(operation["security"][0]["oauth2"]) if operation.get("security") else set()
+    roles = set(operation.get("x-roles", []))
+    claims = _claims(caller.token)
+    has_role = not roles or bool(roles & set(claims.get("roles", [])))
+    return required <= set(claims.get("scope", "").split()) and has_role
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _call(client, method: str, url: str, headers: dict[str, str]):
+    body = {} if method in {"POST", "PUT", "PATCH"} else None
+    return client.open(url, method=method, headers=headers, json=body)
+
+
+def test_anonymous_is_401_unless_public(client, world, operation):
+    method, path, spec = operation
+    response = _call(client, method, _url(path, world), {})
+    if spec.get("security") == []:
+        assert response.status_code != 401
+        return
+    assert response.status_code == 401, response.json
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.mimetype == "application/problem+json"
+
+
+def test_callers_without_the_scope_or_role_get_403(client, world, operation):
+    method, path, spec = operation
+    if spec.get("security") == []:
+        pytest.skip("public endpoint")
+    url = _url(path, world)
+    refused = [name for name, caller in world.callers.items() if not _allowed(spec, caller)]
+    assert refused, "some kind of caller must be refused"
+    for name in refused:
+        response = _call(client, method, url, world.callers[name].headers)
+        assert response.status_code == 403, (name, response.status_code, response.json)
+
+
+def test_another_clinic_gets_404_on_this_clinics_ids(client, world, operation):
+    method, path, spec = operation
+    if "{" not in path or spec.get("security") == [] or "platform" in str(spec.get("security")):
+        pytest.skip("no clinic-owned id in the path")
+    response = _call(client, method, _url(path, world), world.intruder.headers)
+    assert response.status_code == 404, response.json
