@@ -39,8 +39,8 @@ def _value(column: sa.Column, allowed: dict[str, str]) -> Any:
         return 1
     if isinstance(kind, sa.Numeric | sa.Float):
         return 1
-    if isinstance(kind, sa.DateTime) or getattr(kind, "impl", None) is not None and isinstance(
-        kind.impl, sa.DateTime
+    if isinstance(kind, sa.DateTime) or (
+        getattr(kind, "impl", None) is not None and isinstance(kind.impl, sa.DateTime)
     ):
         return datetime.now(UTC)
     if isinstance(kind, sa.Date):
@@ -96,8 +96,9 @@ class SampleWriter:
             if parent.name == table.name:
                 continue
             parent_row = self.row_for(parent)
-            for local, remote in zip(fk.column_keys, [e.column.name for e in fk.elements],
-                                     strict=True):
+            for local, remote in zip(
+                fk.column_keys, [e.column.name for e in fk.elements], strict=True
+            ):
                 if local in row or not table.columns[local].nullable:
                     row[local] = parent_row[remote]
         return row
