@@ -120,13 +120,14 @@ def _flatten(messages: object, prefix: str = "") -> dict[str, list[str]]:
             if not prefix and key in {"json", "query", "headers", "form", "path", "files"}:
                 flat.update(_flatten(value, ""))
                 continue
+            key = "body" if key == "_schema" else key  # marshmallow's name for the whole body
             name = f"{prefix}.{key}" if prefix else str(key)
             flat.update(_flatten(value, name))
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        flat[prefix or "_body"] = list(messages)
+        flat[prefix or "body"] = list(messages)
     elif isinstance(messages, list):
         for index, value in enumerate(messages):
             flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
     else:
-        flat[prefix or "_body"] = [str(messages)]
+        flat[prefix or "body"] = [str(messages)]
     return flat

@@ -1,0 +1,106 @@
+"""Hostile or broken input gets a problem+json 4xx naming the problem, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _clinic(client, admin):
+    return client.get("/v1/clinic", headers=admin.headers).json
+
+
+def _assert_problem(response, status: int, field: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == status and body["title"] and body["instance"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if field is not None:
+        assert field in body["errors"], body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 5}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "a\x00b"}, "name"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"bogus": 1}, "bogus"),
+        ({"id": "00000000-0000-0000-0000-000000000000"}, "id"),
+        ({"cors_origins": "https://x.example"}, "cors_origins"),
+        ([1, 2], "body"),
+    ],
+)
+def test_invalid_body_is_422_naming_the_field_and_changes_nothing(client, admin, body, field):
+    before = _clinic(client, admin)
+    response = client.patch("/v1/clinic", json=body, headers=admin.headers)
+    _assert_problem(response, 422, field)
+    assert _clinic(client, admin) == before
+
+
+def test_malformed_json_is_400(client, admin):
+    response = client.patch(
+        "/v1/clinic", data='{"name": ', content_type="application/json", headers=admin.headers
+    )
+    _assert_problem(response, 400, "body")
+
+
+def test_huge_body_is_413(client, admin, settings):
+    payload = '{"name": "' + "x" * (settings.max_content_length + 10) + '"}'
+    response = client.patch(
+        "/v1/clinic", data=payload, content_type="application/json", headers=admin.headers
+    )
+    _assert_problem(response, 413)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=WyIyMDI2LTAxLTAxIiwgIngiXQ", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=99999999999999999999999999", "limit"),
+        ("limit=ten", "limit"),
+        ("resource_id=123", "resource_id"),
+        ("action=%00", "action"),
+        ("colour=blue", "colour"),
+    ],
+)
+def test_bad_query_is_400_naming_the_parameter(client, admin, query, field):
+    response = client.get(f"/v1/audit-events?{query}", headers=admin.headers)
+    _assert_problem(response, 400, field)
+
+
+def test_unknown_query_parameter_on_an_endpoint_without_filters_is_400(client, admin):
+    response = client.get("/v1/clinic?expand=all", headers=admin.headers)
+    _assert_problem(response, 400, "expand")
+
+
+def test_garbage_bearer_token_is_401(client):
+    response = client.get("/v1/clinic", headers={"Authorization": "Bearer not.a.jwt"})
+    _assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_malformed_if_match_never_passes(client, admin):
+    response = client.patch(
+        "/v1/clinic", json={"name": "X"}, headers={**admin.headers, "If-Match": "garbage"}
+    )
+    _assert_problem(response, 412)
+
+
+def test_unknown_path_and_method_are_problems(client, admin):
+    _assert_problem(client.get("/v1/nowhere", headers=admin.headers), 404)
+    response = client.delete("/v1/clinic", headers=admin.headers)
+    _assert_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_request_id_is_echoed_only_when_sane(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "ok-id_1"}).headers[
+        "X-Request-ID"
+    ] == "ok-id_1"
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id; drop"}).headers["X-Request-ID"]
+    assert generated != "bad id; drop" and len(generated) == 32
