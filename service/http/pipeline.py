@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 from flask import Flask, Response, current_app, g, request
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from service.core import context
+from service.core import context, metrics
 from service.core.errors import DomainError
 from service.db import uow
 from service.http import problems
@@ -37,6 +38,7 @@ def _start() -> None:
     request_id = offered if REQUEST_ID.match(offered) else uuid.uuid4().hex
     context.set_context(context.RequestContext(request_id=request_id, ip=request.remote_addr))
     g.request_id = request_id
+    g.started = time.perf_counter()
 
 
 def _finish(response: Response) -> Response:
@@ -46,14 +48,12 @@ def _finish(response: Response) -> Response:
     if request.path.startswith(("/v1/", "/oauth/", "/fhir/")):
         response.headers.setdefault("Cache-Control", "no-store")
     _cors(response)
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    metrics.REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    metrics.LATENCY.labels(request.method, route).observe(time.perf_counter() - g.started)
     log.info(
         "request",
-        extra={
-            "method": request.method,
-            "path": request.url_rule.rule if request.url_rule else "-",
-            "status": response.status_code,
-            "request_id": context.current().request_id,
-        },
+        extra={"method": request.method, "route": route, "status": response.status_code},
     )
     return response
 

@@ -1,0 +1,46 @@
+"""Operations endpoints: health, readiness (with the database down), metrics, docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.db import uow
+from service.db.session import Database
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ready"}
+
+
+@pytest.fixture
+def database_down():
+    working = uow.database()
+    unreachable = Database("postgresql://alliance_app@127.0.0.1:1/nowhere")
+    uow.init(unreachable)
+    yield
+    uow.init(working)
+    unreachable.dispose()
+
+
+def test_readyz_is_503_when_the_database_is_down(client, database_down):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_metrics_count_requests_by_route(client):
+    client.get("/healthz")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'alliance_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert "alliance_http_request_seconds_bucket" in text
+
+
+def test_docs_page_serves_swagger_ui_with_pkce_login(client, settings):
+    page = client.get("/docs").get_data(as_text=True)
+    assert "usePkceWithAuthorizationCodeGrant: true" in page
+    assert f'clientId: "{settings.docs_client_id}"' in page
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs/oauth2-redirect.html").status_code == 200
+    assert client.get("/openapi.json").json["openapi"] == "3.1.0"
