@@ -1,0 +1,64 @@
+"""`flask seed-demo`: the demo clinic `make run` shows, idempotent, never in production."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from service import demo
+from service.auth.models import OAuthClient
+from service.cli import seed_demo
+from service.clinics.models import Clinic
+from service.core import context
+from service.core.passwords import verify_secret
+from service.db import uow
+from service.staff.models import StaffMember
+
+
+def _rows(clinic_id):
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        staff = session.scalars(
+            sa.select(StaffMember).where(StaffMember.clinic_id == clinic_id)
+        ).all()
+        return {m.email: (m.role, m.listed_publicly, m.password_hash) for m in staff}
+
+
+def test_seed_demo_twice_creates_one_clinic_and_working_logins(app, settings):
+    runner = app.test_cli_runner()
+    first = runner.invoke(seed_demo)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(seed_demo)
+    assert second.exit_code == 0, second.output
+    out1, out2 = json.loads(first.output), json.loads(second.output)
+    assert out1 == out2
+    assert out1["clinic"]["slug"] == "demo"
+
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        assert session.scalar(sa.select(sa.func.count()).where(Clinic.slug == "demo")) == 1
+        docs = session.scalar(
+            sa.select(OAuthClient).where(OAuthClient.client_id == settings.docs_client_id)
+        )
+        assert docs.kind == "frontend"
+        assert docs.token_endpoint_auth_method == "none"
+        assert docs.redirect_uris == [f"{settings.base_url}/docs/oauth2-redirect.html"]
+
+    staff = _rows(uuid.UUID(out1["clinic"]["id"]))
+    assert len(staff) == len(out1["logins"]) == 4
+    assert sorted(role for role, _, _ in staff.values()) == [
+        "admin",
+        "supervisor",
+        "therapist",
+        "therapist",
+    ]
+    assert sum(listed for _, listed, _ in staff.values()) == 2
+    for login in out1["logins"]:
+        assert verify_secret(staff[login["email"]][2], login["password"])
+
+
+def test_seed_demo_refuses_production(settings):
+    with pytest.raises(demo.DemoRefused):
+        demo.seed(dataclasses.replace(settings, env="production"))
