@@ -104,3 +104,11 @@ def test_request_id_is_echoed_only_when_sane(client):
     ] == "ok-id_1"
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id; drop"}).headers["X-Request-ID"]
     assert generated != "bad id; drop" and len(generated) == 32
+
+
+def test_missing_body_is_422_and_non_json_body_is_415(client, admin):
+    _assert_problem(client.patch("/v1/clinic", headers=admin.headers), 422, "body")
+    response = client.patch(
+        "/v1/clinic", data="name=x", content_type="text/plain", headers=admin.headers
+    )
+    _assert_problem(response, 415)

@@ -78,9 +78,12 @@ class Blueprint(flask_smorest.Blueprint):
             else set()
         )
         decorate = super().arguments(instance, location=location, **kwargs)
+        needs_body = location == "json" and kwargs.get("required", True)
 
         def decorator(func: Callable) -> Callable:
             wrapped = decorate(func)
+            if needs_body:
+                wrapped = _requires_json_body(wrapped)
             wrapped._query_params = getattr(func, "_query_params", frozenset()) | names
             return wrapped
 
@@ -108,6 +111,20 @@ class Blueprint(flask_smorest.Blueprint):
     @staticmethod
     def documents_idempotency(func: Callable) -> Callable:
         return _add_parameter(func, IDEMPOTENCY_KEY)
+
+
+def _requires_json_body(view: Callable) -> Callable:
+    """webargs reads a missing or non-JSON body as `{}`; a required body must be present."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not request.get_data(cache=True):
+            flask_smorest.abort(422, messages={"json": {"body": ["A JSON body is required."]}})
+        if not request.is_json:
+            flask_smorest.abort(415, message="Send the body as application/json.")
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def _add_parameter(func: Callable, parameter: dict[str, Any]) -> Callable:
