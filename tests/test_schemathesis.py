@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as fuzz_settings
 
 from service.settings import ROOT
 from service.staff.policy import PLATFORM_SCOPE
@@ -15,20 +16,24 @@ schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
 
 
 @pytest.fixture(scope="module")
-def principals(app, settings):  # noqa: F811 - the pytest fixture, not hypothesis.settings
+def principals(app, settings):
     from tests.fixtures import create_clinic, make_client
 
     clinic = create_clinic(settings.token_issuer)
     return {
         "staff": clinic.staff("admin"),
-        "platform": make_client(settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,),
-                                kind="platform"),
+        "platform": make_client(
+            settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,), kind="platform"
+        ),
     }
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz_settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_api_conforms_to_its_spec(case, app, principals):
     security = case.operation.definition.raw.get("security")
     caller = principals["platform" if PLATFORM_SCOPE in str(security) else "staff"]
