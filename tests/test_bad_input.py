@@ -84,11 +84,11 @@ def test_garbage_bearer_token_is_401(client):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_malformed_if_match_never_passes(client, admin):
+def test_malformed_if_match_is_400_and_never_passes(client, admin):
     response = client.patch(
         "/v1/clinic", json={"name": "X"}, headers={**admin.headers, "If-Match": "garbage"}
     )
-    _assert_problem(response, 412)
+    _assert_problem(response, 400, "If-Match")
 
 
 def test_unknown_path_and_method_are_problems(client, admin):

@@ -14,6 +14,12 @@ class DomainError(Exception):
         self.errors = errors
 
 
+class Malformed(DomainError):
+    """The request itself is malformed (a header or parameter that cannot be parsed)."""
+
+    title = "Bad request"
+
+
 class NotFound(DomainError):
     """The resource does not exist, or the caller may not know it exists."""
 

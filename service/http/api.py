@@ -21,21 +21,21 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from service.db import uow
-from service.http import problems
+from service.http import etags, idempotency, problems
 
 IF_MATCH = {
     "in": "header",
     "name": "If-Match",
     "required": False,
     "description": "The `ETag` you read; a stale one gets 412.",
-    "schema": {"type": "string", "pattern": r'^(\*|(W/)?"[^"]{1,64}")$'},
+    "schema": {"type": "string", "pattern": etags.IF_MATCH.pattern},
 }
 IDEMPOTENCY_KEY = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
     "description": "Retry safely: the same key and body replay the stored response (24 h).",
-    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{8,128}$"},
+    "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN.pattern},
 }
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
-from service.core.errors import PreconditionFailed
+from service.core.errors import Malformed, PreconditionFailed
+
+# One entity tag or `*` (the documented pattern of the If-Match header).
+IF_MATCH = re.compile(r'^(\*|(W/)?"[^"]{1,64}")$')
 
 
 def etag(version: int) -> str:
@@ -22,8 +27,10 @@ def check(version: int) -> None:
     writers holding the same ETag cannot both win even when they pass this check together.
     """
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return
-    offered = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    if etag(version) not in offered:
+    if not IF_MATCH.match(header.strip()):
+        raise Malformed("If-Match must be an entity tag such as \"3\".",
+                        errors={"If-Match": ["Not an entity tag."]})
+    if header.strip() != "*" and header.strip().removeprefix("W/") != etag(version):
         raise PreconditionFailed("The resource changed since you read it; fetch it again.")

@@ -19,6 +19,7 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
+    domain.Malformed: 400,
     domain.Invalid: 422,
     domain.Unauthenticated: 401,
     domain.Forbidden: 403,
