@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.auth.resource import SECURITY_SCHEME
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
+    from service.clinics import service as clinics_service
     from service.db import uow
     from service.db.session import Database
     from service.http import pipeline
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
-    pipeline.install(app)
+    pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)
 
     api = Api(

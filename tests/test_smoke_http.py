@@ -21,3 +21,18 @@ def test_stale_if_match_is_refused_and_changes_nothing(client, admin):
     assert stale.status_code == 412
     assert stale.mimetype == "application/problem+json"
     assert client.get("/v1/clinic", headers=admin.headers).json["name"] == "Renamed"
+
+
+def test_cors_allows_only_listed_origins_and_never_a_wildcard(client, make_clinic):
+    import time
+
+    make_clinic(cors_origins=["https://clinic-frontend.example"])
+    time.sleep(1.05)  # the allow-list reloads at most once a second
+    preflight = {"Access-Control-Request-Method": "PATCH"}
+    for origin in ("https://frontend.example", "https://clinic-frontend.example"):
+        response = client.options("/v1/clinic", headers={"Origin": origin, **preflight})
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "If-Match" in response.headers["Access-Control-Allow-Headers"]
+        assert response.headers["Access-Control-Max-Age"]
+    stranger = client.options("/v1/clinic", headers={"Origin": "https://evil.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in stranger.headers

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from service.audit import service as audit
 from service.clinics.models import Clinic
@@ -18,16 +19,38 @@ from service.db.keyset import keyset_page
 
 def create(data: dict[str, Any]) -> Clinic:
     session = uow.session()
+    taken = Conflict("A clinic with this slug exists.", errors={"slug": ["Already taken."]})
     if session.scalar(sa.select(sa.exists().where(Clinic.slug == data["slug"]))):
-        raise Conflict("A clinic with this slug exists.", errors={"slug": ["Already taken."]})
+        raise taken
     clinic = Clinic(**data)
     session.add(clinic)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same slug, created concurrently
+        raise taken from exc
     return clinic
 
 
 def list_all(page: PageRequest) -> Page[Clinic]:
     return keyset_page(sa.select(Clinic), Clinic, page)
+
+
+def list_for_platform(page: PageRequest) -> Page[Clinic]:
+    """Every clinic, for the platform operator, who has no clinic of its own: read through
+    the audited bypass in a transaction of its own (the request's began scoped to no clinic).
+    Each clinic listed records that the platform read it."""
+    with context.system_context("platform: list clinics"), uow.unit_of_work():
+        result = list_all(page)
+        for clinic in result.items:
+            audit.record("read", "clinic", clinic.id, clinic_id=clinic.id)
+    return result
+
+
+def get_for_platform(clinic_id: uuid.UUID) -> Clinic:
+    with context.system_context("platform: read clinic"), uow.unit_of_work():
+        clinic = _get(clinic_id)
+        audit.record("read", "clinic", clinic.id, clinic_id=clinic.id)
+    return clinic
 
 
 def own() -> Clinic:
@@ -45,6 +68,13 @@ def update_own(changes: dict[str, Any], check_version: Any) -> Clinic:
     uow.session().flush()
     audit.record("update", "clinic", clinic.id)
     return clinic
+
+
+def frontend_origins() -> frozenset[str]:
+    """Every clinic's allow-listed frontend origins: CORS is decided before the caller is known."""
+    with context.system_context("cors origins"), uow.unit_of_work() as session:
+        lists = session.scalars(sa.select(Clinic.cors_origins))
+        return frozenset(origin for origins in lists for origin in origins or ())
 
 
 def by_slug(slug: str) -> Clinic | None:

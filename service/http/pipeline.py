@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +24,34 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("service.request")
 
 
-def install(app: Flask) -> None:
+class OriginAllowList:
+    """The deployment's origins plus every clinic's own, loaded by `load` and cached.
+
+    A miss reloads (at most once a second), so a clinic's new frontend works within a second
+    on this process, and an unknown origin cannot make every request query the database.
+    """
+
+    def __init__(self, fixed: tuple[str, ...], load: Callable[[], frozenset[str]]) -> None:
+        self._fixed = frozenset(fixed)
+        self._load = load
+        self._lock = threading.Lock()
+        self._loaded: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    def __contains__(self, origin: str) -> bool:
+        if origin in self._fixed or origin in self._loaded:
+            return True
+        with self._lock:
+            if time.monotonic() - self._loaded_at >= 1.0:
+                self._loaded = self._load()
+                self._loaded_at = time.monotonic()
+        return origin in self._loaded
+
+
+def install(app: Flask, clinic_origins: Callable[[], frozenset[str]]) -> None:
+    app.extensions["alliance.cors"] = OriginAllowList(
+        app.config["SETTINGS"].cors_origins, clinic_origins
+    )
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_teardown)
@@ -64,12 +93,9 @@ def _teardown(_error: BaseException | None) -> None:
 
 
 def _cors(response: Response) -> None:
-    """Allow-listed origins only (deployment setting); never a wildcard with credentials."""
+    """Allow-listed origins only; never a wildcard, so credentials are never shared widely."""
     origin = request.headers.get("Origin")
-    if not origin:
-        return
-    allowed = current_app.config["SETTINGS"].cors_origins
-    if origin not in allowed:
+    if not origin or origin not in current_app.extensions["alliance.cors"]:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
