@@ -1,0 +1,87 @@
+# Two commands set everything up: `make run` (the API with a demo clinic on SQLite) and
+# `make test` (lint + the whole suite on PostgreSQL + the portable subset on SQLite).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Installed when pyproject.toml or constraints.txt change, so repeated runs skip pip.
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
+BASE_URL := http://127.0.0.1:8000
+
+.PHONY: help install run migrate seed-demo test test-postgres test-sqlite lint openapi \
+	postgres constraints clean distclean
+
+help:
+	@echo "make run      API on $(BASE_URL) with the demo clinic (SQLite in var/)"
+	@echo "make test     lint, whole suite on PostgreSQL, portable subset on SQLite"
+	@echo "make lint | openapi | migrate | seed-demo | constraints | clean | distclean"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt -e '.[test]'
+	touch $@
+
+# After changing dependencies in pyproject.toml: re-pin every installed version.
+constraints:
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	{ head -n 2 constraints.txt; $(BIN)/pip freeze --exclude-editable \
+		| grep -v -i -e '^alliance' -e '^#'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	touch $(STAMP)
+
+# Migrations run against ALLIANCE_MIGRATION_DATABASE_URL, else ALLIANCE_DATABASE_URL, else
+# the SQLite file var/alliance.db.
+migrate: $(STAMP)
+	$(BIN)/alembic upgrade head
+
+seed-demo: migrate
+	$(BIN)/flask --app wsgi seed-demo
+
+# The API in the foreground (Ctrl-C stops it). Background processes that `make run` will start
+# beside gunicorn (the outbox worker, `python -m service.worker`) belong just before `exec`.
+run: seed-demo
+	@echo
+	@echo "Alliance API on $(BASE_URL)"
+	@echo "  API docs (Swagger UI, sign in as a demo login): $(BASE_URL)/docs"
+	@echo "  OpenAPI document:                              $(BASE_URL)/openapi.json"
+	@echo "  Readiness (database reachable):                $(BASE_URL)/readyz"
+	@echo "  Demo logins: the \"logins\" printed above (clinic slug: demo)"
+	@echo
+	exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
+
+# In order: lint, then PostgreSQL (started if down) and the whole suite, then SQLite.
+# pytest exits 5 when it collected no test: make treats it as the failure it is.
+test: lint test-postgres test-sqlite
+
+test-postgres: $(STAMP) postgres
+	$(PYTEST)
+
+test-sqlite: $(STAMP)
+	ALLIANCE_TEST_DB=sqlite $(PYTEST) -m "not postgres_only"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# Starts the local cluster if it is down and creates the alliance_owner / alliance_app roles.
+postgres:
+	scripts/ensure-postgres.sh
+
+openapi: $(STAMP)
+	$(BIN)/python -m service.ops.openapi openapi/openapi.json
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
