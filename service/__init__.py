@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
     from service.clinics import service as clinics_service
+    from service.couples import api as couples_api
     from service.db import uow
     from service.db.session import Database
     from service.http import pipeline
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
     from service.staff import pages as staff_pages
+    from service.therapy_sessions import api as sessions_api
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
 
     settings = settings or Settings.from_env()
@@ -72,7 +74,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     # Explicit and ordered: the API's resources, then the plain Flask pages.
-    for blueprint in (clinics_api.blp, staff_api.blp, clients_api.blp, audit_api.blp):
+    for blueprint in (
+        clinics_api.blp, staff_api.blp, clients_api.blp, audit_api.blp,
+        couples_api.blp, couples_api.partners_blp, sessions_api.blp, sessions_api.export_blp,
+    ):
         api.register_blueprint(blueprint)
     for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
         app.register_blueprint(blueprint)

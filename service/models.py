@@ -3,9 +3,14 @@
 from service.audit import models as audit_models
 from service.auth import models as auth_models
 from service.clinics import models as clinic_models
+from service.couples import models as couple_models
 from service.db.base import Base
 from service.http import idempotency
 from service.staff import models as staff_models
+from service.therapy_sessions import models as session_models
 
-MODEL_MODULES = (clinic_models, staff_models, audit_models, auth_models, idempotency)
+MODEL_MODULES = (
+    clinic_models, staff_models, audit_models, auth_models, idempotency, couple_models,
+    session_models,
+)
 metadata = Base.metadata

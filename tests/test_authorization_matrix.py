@@ -64,6 +64,9 @@ RESOURCES: dict[str, Callable[[World], str]] = {
     "client_id": lambda w: w.made["client_uuid"],
     "clinic_id": lambda w: str(w.clinic.id),
     "slug": lambda w: w.clinic.slug,
+    "couple_id": lambda w: w.made["couple"]["id"],
+    "partner_id": lambda w: w.made["couple"]["partners"][0]["id"],
+    "session_id": lambda w: w.made["session"]["id"],
 }
 
 
@@ -96,6 +99,15 @@ def world(app, settings) -> World:
     )
     if response.status_code == 201:
         made["client_uuid"] = response.json["id"]
+    made["couple"] = app.test_client().post(
+        "/v1/couples", headers=admin.headers,
+        json={"label": "Matrix couple", "therapist_id": str(callers["therapist"].id),
+              "partners": [{"display_name": "Ana"}, {"display_name": "Ben"}]},
+    ).json
+    made["session"] = app.test_client().post(
+        "/v1/sessions", headers=admin.headers,
+        json={"couple_id": made["couple"]["id"], "starts_at": "2026-01-05T10:00:00Z"},
+    ).json
     return World(clinic, callers, intruder, made)
 
 
@@ -122,14 +134,20 @@ def _claims(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def _call(client, method: str, url: str, headers: dict[str, str]):
-    body = {} if method in {"POST", "PUT", "PATCH"} else None
-    return client.open(url, method=method, headers=headers, json=body)
+# Bodies for operations whose required fields are checked before the resource is looked up.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/sessions/{session_id}/cancel"): {"reason": "Unwell"},
+}
+
+
+def _call(client, method: str, path: str, world: World, headers: dict[str, str]):
+    body = BODIES.get((method, path), {}) if method in {"POST", "PUT", "PATCH"} else None
+    return client.open(_url(path, world), method=method, headers=headers, json=body)
 
 
 def test_anonymous_is_401_unless_public(client, world, operation):
     method, path, spec = operation
-    response = _call(client, method, _url(path, world), {})
+    response = _call(client, method, path, world, {})
     if spec.get("security") == []:
         assert response.status_code != 401
         return
@@ -142,11 +160,10 @@ def test_callers_without_the_scope_or_role_get_403(client, world, operation):
     method, path, spec = operation
     if spec.get("security") == []:
         pytest.skip("public endpoint")
-    url = _url(path, world)
     refused = [name for name, caller in world.callers.items() if not _allowed(spec, caller)]
     assert refused, "some kind of caller must be refused"
     for name in refused:
-        response = _call(client, method, url, world.callers[name].headers)
+        response = _call(client, method, path, world, world.callers[name].headers)
         assert response.status_code == 403, (name, response.status_code, response.json)
 
 
@@ -154,5 +171,5 @@ def test_another_clinic_gets_404_on_this_clinics_ids(client, world, operation):
     method, path, spec = operation
     if "{" not in path or spec.get("security") == [] or "platform" in str(spec.get("security")):
         pytest.skip("no clinic-owned id in the path")
-    response = _call(client, method, _url(path, world), world.intruder.headers)
+    response = _call(client, method, path, world, world.intruder.headers)
     assert response.status_code == 404, response.json

@@ -70,6 +70,11 @@ def update_own(changes: dict[str, Any], check_version: Any) -> Clinic:
     return clinic
 
 
+def timezone() -> str:
+    """The caller's clinic's IANA timezone (for dates given without a time)."""
+    return _get(context.clinic_id()).timezone
+
+
 def frontend_origins() -> frozenset[str]:
     """Every clinic's allow-listed frontend origins: CORS is decided before the caller is known."""
     with context.system_context("cors origins"), uow.unit_of_work() as session:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
+import phonenumbers
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
@@ -34,6 +35,20 @@ class Text(ma.fields.String):
 def _printable(value: str) -> None:
     if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value) or "\x7f" in value:
         raise ma.ValidationError("Control characters are not allowed.")
+
+
+class Phone(ma.fields.String):
+    """A phone number in international form, stored normalised as E.164 (+441632960961)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            number = phonenumbers.parse(text[:40], None)
+        except phonenumbers.NumberParseException as exc:
+            raise ma.ValidationError("Give the number in international form, e.g. +44 1632 960961.") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ma.ValidationError("Not a valid phone number.")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class BoundedInteger(ma.fields.Integer):

@@ -35,3 +35,11 @@ def get_active(staff_id: uuid.UUID) -> StaffMember | None:
     """The staff member if still active, in the current (tenant-scoped) session."""
     member = uow.session().get(StaffMember, staff_id)
     return member if member is not None and member.active else None
+
+
+def assignable_therapist(staff_id: uuid.UUID) -> StaffMember | None:
+    """An active therapist of the current clinic, who can be given couples and sessions."""
+    member = uow.session().get(StaffMember, staff_id)
+    if member is None or not member.active or member.role != "therapist":
+        return None
+    return member

@@ -1,0 +1,1 @@
+"""Couples in care and their two partners."""

@@ -1,0 +1,1 @@
+"""Therapy sessions: scheduling, completion with time shares, cancellation."""

@@ -1,0 +1,199 @@
+"""Session use-cases: schedule without double-booking, complete with time shares, cancel.
+
+Sessions are visible exactly when their couple is (caseload scoping lives in couples).
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.audit import service as audit
+from service.clinics import service as clinics
+from service.core.clock import utcnow
+from service.core.errors import Conflict, Invalid, NotFound
+from service.core.paging import Page, PageRequest
+from service.couples import service as couples
+from service.db import uow
+from service.db.keyset import keyset_page
+from service.staff import service as staff
+from service.therapy_sessions.models import TherapySession
+
+BOOKED = ("scheduled", "completed")  # statuses that occupy the therapist's time
+
+
+def visible() -> sa.Select[tuple[TherapySession]]:
+    return sa.select(TherapySession).where(TherapySession.couple_id.in_(couples.visible_ids()))
+
+
+def get(session_id: uuid.UUID, *, audit_read: bool = True, lock: bool = False) -> TherapySession:
+    stmt = visible().where(TherapySession.id == session_id)
+    if lock:
+        stmt = stmt.with_for_update(of=TherapySession)
+    found = uow.session().scalar(stmt)
+    if found is None:
+        raise NotFound("Session not found.")
+    if audit_read:
+        audit.record("read", "session", found.id)
+    return found
+
+
+def list_sessions(
+    page: PageRequest,
+    *,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    therapist_id: uuid.UUID | None = None,
+    couple_id: uuid.UUID | None = None,
+    status: str | None = None,
+) -> Page[TherapySession]:
+    stmt = visible()
+    if start is not None:
+        stmt = stmt.where(TherapySession.starts_at >= _instant(start, end_of_day=False))
+    if end is not None:
+        stmt = stmt.where(TherapySession.starts_at < _instant(end, end_of_day=True))
+    if therapist_id:
+        stmt = stmt.where(TherapySession.therapist_id == therapist_id)
+    if couple_id:
+        stmt = stmt.where(TherapySession.couple_id == couple_id)
+    if status:
+        stmt = stmt.where(TherapySession.status == status)
+    result = keyset_page(stmt, TherapySession, page)
+    audit.record_many("read", "session", [found.id for found in result.items])
+    return result
+
+
+def schedule(data: dict[str, Any]) -> TherapySession:
+    try:
+        couple = couples.get(data["couple_id"], audit_read=False)
+    except NotFound:
+        raise Invalid("No such couple in your caseload.",
+                      errors={"couple_id": ["Unknown couple."]}) from None
+    therapist_id = data.get("therapist_id") or couple.therapist_id
+    _require_therapist(therapist_id)
+    starts_at = data["starts_at"]
+    ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
+    _refuse_double_booking(therapist_id, starts_at, ends_at)
+    booked = TherapySession(
+        couple_id=couple.id, therapist_id=therapist_id, starts_at=starts_at, ends_at=ends_at,
+        duration_minutes=data["duration_minutes"], modality=data["modality"],
+    )
+    uow.session().add(booked)
+    uow.session().flush()
+    audit.record("create", "session", booked.id)
+    return booked
+
+
+def reschedule(session_id: uuid.UUID, changes: dict[str, Any], check_version: Any) -> TherapySession:
+    booked = get(session_id, audit_read=False, lock=True)
+    check_version(booked.version)
+    _require_status(booked, "scheduled", "changed")
+    if "therapist_id" in changes:
+        _require_therapist(changes["therapist_id"])
+    for name, value in changes.items():
+        setattr(booked, name, value)
+    booked.ends_at = booked.starts_at + timedelta(minutes=booked.duration_minutes)
+    _refuse_double_booking(booked.therapist_id, booked.starts_at, booked.ends_at, booked.id)
+    uow.session().flush()
+    audit.record("update", "session", booked.id)
+    return booked
+
+
+def complete(session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None) -> TherapySession:
+    booked = get(session_id, audit_read=False, lock=True)
+    _require_status(booked, "scheduled", "completed")
+    if booked.starts_at > utcnow():
+        raise Conflict("A session cannot be completed before it starts.",
+                       errors={"starts_at": ["In the future."]})
+    if time_share is not None:
+        booked.time_shares = _checked_time_shares(booked.couple_id, time_share)
+    booked.status = "completed"
+    booked.completed_at = utcnow()
+    uow.session().flush()
+    audit.record("complete", "session", booked.id)
+    return booked
+
+
+def cancel(session_id: uuid.UUID, reason: str) -> TherapySession:
+    return _close(session_id, "cancelled", reason)
+
+
+def mark_no_show(session_id: uuid.UUID) -> TherapySession:
+    return _close(session_id, "no_show", None)
+
+
+def export_couple(couple_id: uuid.UUID) -> dict[str, Any]:
+    """Everything held about a couple, as one document (the right of access)."""
+    couple = couples.get(couple_id, audit_read=False)
+    sessions = uow.session().scalars(
+        visible().where(TherapySession.couple_id == couple.id).order_by(TherapySession.starts_at)
+    )
+    audit.record("export", "couple", couple.id)
+    return {"exported_at": utcnow(), "couple": couple, "sessions": list(sessions)}
+
+
+def _close(session_id: uuid.UUID, status: str, reason: str | None) -> TherapySession:
+    booked = get(session_id, audit_read=False, lock=True)
+    _require_status(booked, "scheduled", status.replace("_", "-"))
+    booked.status = status
+    booked.cancel_reason = reason
+    booked.cancelled_at = utcnow()
+    uow.session().flush()
+    audit.record(status, "session", booked.id)
+    return booked
+
+
+def _require_status(booked: TherapySession, needed: str, action: str) -> None:
+    if booked.status != needed:
+        raise Conflict(f"A {booked.status} session cannot be {action}.",
+                       errors={"status": [f"Must be {needed}."]})
+
+
+def _require_therapist(staff_id: uuid.UUID) -> None:
+    if staff.assignable_therapist(staff_id) is None:
+        raise Invalid("No active therapist with this id in your clinic.",
+                      errors={"therapist_id": ["Not an active therapist of this clinic."]})
+
+
+def _refuse_double_booking(therapist_id: uuid.UUID, starts_at: datetime, ends_at: datetime,
+                           ignore: uuid.UUID | None = None) -> None:
+    """Refuse an overlap with another booked session of the same therapist (any couple).
+
+    On PostgreSQL an exclusion constraint backs this check against concurrent bookings.
+    """
+    stmt = sa.select(TherapySession.id, TherapySession.starts_at).where(
+        TherapySession.therapist_id == therapist_id,
+        TherapySession.status.in_(BOOKED),
+        TherapySession.starts_at < ends_at,
+        TherapySession.ends_at > starts_at,
+    )
+    if ignore is not None:
+        stmt = stmt.where(TherapySession.id != ignore)
+    clash = uow.session().execute(stmt.limit(1)).first()
+    if clash is not None:
+        raise Conflict(
+            f"The therapist already has session {clash.id} at {clash.starts_at.isoformat()}.",
+            errors={"starts_at": [f"Clashes with session {clash.id}."]},
+        )
+
+
+def _checked_time_shares(couple_id: uuid.UUID, shares: dict[uuid.UUID, int]) -> dict[str, int]:
+    partner_ids = {partner.id for partner in couples.partners_of(couple_id)}
+    if set(shares) != partner_ids:
+        raise Invalid("Give a share for each of the couple's two partners.",
+                      errors={"time_share": ["Keys must be the couple's two partner ids."]})
+    if sum(shares.values()) != 100:
+        raise Invalid("Time shares must add up to 100.",
+                      errors={"time_share": [f"Adds up to {sum(shares.values())}, not 100."]})
+    return {str(partner_id): share for partner_id, share in shares.items()}
+
+
+def _instant(value: date | datetime, *, end_of_day: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    day = value + timedelta(days=1) if end_of_day else value
+    return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(clinics.timezone()))
