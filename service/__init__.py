@@ -72,7 +72,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     # Explicit and ordered: the API's resources, then the plain Flask pages.
-    for blueprint in (clinics_api.blp, staff_api.blp, clients_api.blp, audit_api.blp):
+    resources = (
+        clinics_api.blp,
+        staff_api.platform_blp,
+        staff_api.blp,
+        staff_api.directory_blp,
+        clients_api.blp,
+        audit_api.blp,
+    )
+    for blueprint in resources:
         api.register_blueprint(blueprint)
     for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
         app.register_blueprint(blueprint)
