@@ -74,10 +74,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         },
     )
     # Explicit and ordered: the API's resources, then the plain Flask pages.
-    for blueprint in (
-        clinics_api.blp, staff_api.blp, clients_api.blp, audit_api.blp,
-        couples_api.blp, couples_api.partners_blp, sessions_api.blp, sessions_api.export_blp,
-    ):
+    resources = (
+        clinics_api.blp,
+        staff_api.platform_blp,
+        staff_api.blp,
+        staff_api.directory_blp,
+        clients_api.blp,
+        audit_api.blp,
+        couples_api.blp,
+        couples_api.partners_blp,
+        sessions_api.blp,
+        sessions_api.export_blp,
+    )
+    for blueprint in resources:
         api.register_blueprint(blueprint)
     for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
         app.register_blueprint(blueprint)

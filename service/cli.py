@@ -1,14 +1,21 @@
 """Operator commands: `flask --app wsgi <command>`; each prints JSON on stdout."""
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from service.core import context
+from service.db import uow
+
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
+    for command in (create_platform_client, create_client, rotate_keys):
+        app.cli.add_command(command)
 
 
 @click.command("seed-demo")
@@ -22,3 +29,53 @@ def seed_demo() -> None:
     except demo.DemoRefused as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result, indent=2))
+
+
+@click.command("create-platform-client")
+@click.option("--name", required=True, help="What the client is for.")
+@with_appcontext
+def create_platform_client(name: str) -> None:
+    """A confidential operator client (scope `platform`); prints its id and secret once."""
+    from service.auth import service as auth_service
+
+    reason = "cli: create platform client"
+    with _cli_errors(), context.system_context(reason), uow.unit_of_work():
+        client_id, secret = auth_service.create_platform_client(name)
+    click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+@click.command("create-client")
+@click.option("--name", required=True, help="What the client is for.")
+@click.option("--public", is_flag=True, help="A public first-party frontend (PKCE, no secret).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@with_appcontext
+def create_client(name: str, public: bool, redirect_uris: tuple[str, ...]) -> None:
+    """A first-party frontend client (authorization code + PKCE), not bound to a clinic."""
+    from service.auth import service as auth_service
+
+    if not public:
+        raise click.UsageError("Only public first-party clients can be created here: --public.")
+    reason = "cli: create frontend client"
+    with _cli_errors(), context.system_context(reason), uow.unit_of_work():
+        client_id = auth_service.create_frontend_client(name, list(redirect_uris))
+    click.echo(json.dumps({"client_id": client_id}))
+
+
+@click.command("rotate-keys")
+@with_appcontext
+def rotate_keys() -> None:
+    """A new signing key; the previous one stays published until its tokens expire."""
+    from service.auth import service as auth_service
+
+    click.echo(json.dumps(auth_service.rotate_signing_keys()))
+
+
+@contextlib.contextmanager
+def _cli_errors() -> Iterator[None]:
+    from service.core.errors import DomainError
+
+    try:
+        yield
+    except DomainError as exc:
+        detail = exc.detail + (f" {json.dumps(exc.errors)}" if exc.errors else "")
+        raise click.ClickException(detail) from exc

@@ -7,7 +7,7 @@ from service.http.fields import Text
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$"
 
 
-def _valid_timezone(value: str) -> None:
+def valid_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -20,7 +20,7 @@ class ClinicSchema(ma.Schema):
     slug = ma.fields.String(
         required=True, validate=ma.validate.Regexp(SLUG), metadata={"pattern": SLUG}
     )
-    timezone = ma.fields.String(load_default="UTC", validate=_valid_timezone)
+    timezone = ma.fields.String(load_default="UTC", validate=valid_timezone)
     locale = ma.fields.String(
         load_default="en", validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$")
     )
@@ -34,7 +34,7 @@ class ClinicSchema(ma.Schema):
 
 class ClinicPatchSchema(ma.Schema):
     name = Text(min_length=1, max_length=200)
-    timezone = ma.fields.String(validate=_valid_timezone)
+    timezone = ma.fields.String(validate=valid_timezone)
     locale = ma.fields.String(validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
     cors_origins = ma.fields.List(
         ma.fields.Url(schemes={"https", "http"}, require_tld=False),

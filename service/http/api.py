@@ -161,7 +161,10 @@ def api_view(view: Callable) -> Callable:
 def _reject_unknown_query_parameters(view: Callable) -> None:
     if request.method == "OPTIONS" or not request.args:
         return
-    view_class = getattr(view, "view_class", None)
+    # A MethodView's decorators wrap its inner view before Flask sets `view_class` on the
+    # outer one, so look the class up from the registered endpoint.
+    registered = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None) or getattr(registered, "view_class", None)
     method = request.method.lower() if request.method != "HEAD" else "get"
     handler = getattr(view_class, method, None) if view_class else view
     allowed = getattr(handler, "_query_params", frozenset())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -50,7 +51,12 @@ class IdempotencyRecord(Keyed, Base):
     completed_at: Mapped[datetime | None]
 
 
-def idempotent(view: Callable) -> Callable:
+def idempotent(view: Callable | None = None, *, redact: tuple[str, ...] = ()) -> Callable:
+    """`redact` names top-level response fields holding one-time secrets: they are stored
+    (and so replayed) as null, so a secret shown once is never kept in this table."""
+    if view is None:
+        return functools.partial(idempotent, redact=redact)
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get("Idempotency-Key")
@@ -72,7 +78,7 @@ def idempotent(view: Callable) -> Callable:
         if response.status_code >= 400:
             _release(record_id)
             return response
-        _complete(record_id, response)
+        _complete(record_id, response, redact)
         return response
 
     wrapper._idempotent = True
@@ -144,13 +150,17 @@ def _release(record_id: uuid.UUID) -> None:
         session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
 
 
-def _complete(record_id: uuid.UUID, response: Response) -> None:
+def _complete(record_id: uuid.UUID, response: Response, redact: tuple[str, ...] = ()) -> None:
+    body = response.get_data(as_text=True)
+    if redact:
+        data = json.loads(body)
+        body = json.dumps({k: None if k in redact else v for k, v in data.items()})
     uow.session().execute(
         sa.update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id)
         .values(
             status_code=response.status_code,
-            response_body=response.get_data(as_text=True),
+            response_body=body,
             response_headers={
                 h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers
             },

@@ -33,3 +33,8 @@ class StaffMember(ClinicOwned, Versioned, Base):
     languages: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     accepting_new: Mapped[bool] = mapped_column(default=False)
     listed_publicly: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def invite_pending(self) -> bool:
+        """An invite link was issued and not used yet (it may have expired)."""
+        return self.invite_token_hash is not None

@@ -1,3 +1,80 @@
-from flask import Blueprint
+"""The set-password page behind an invite link (`/invite/<token>`): server-rendered, no
+JavaScript. The link is the credential; the form carries a CSRF token kept in the session."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, render_template, request, session
+
+from service.core.errors import Gone, Invalid, NotFound
+from service.core.ids import new_secret
+from service.http.api import transactional
+from service.http.limits import limiter
+from service.staff import service
+from service.staff.service import MIN_PASSWORD_LENGTH
 
 blp = Blueprint("staff_pages", __name__, template_folder="templates")
+
+_CSRF_KEY = "invite_csrf"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+@blp.route("/invite/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SETTINGS"].login_rate_limit, methods=["POST"])
+@transactional
+def set_password(token: str):
+    try:
+        member, clinic = service.open_invite(token)
+    except (NotFound, Gone) as error:
+        return _page("staff/invite_unusable.html", 410 if isinstance(error, Gone) else 404, error)
+    if request.method == "GET":
+        return _form(member, clinic, 200, {})
+    if not _csrf_ok(request.form.get("csrf_token", "")):
+        expired = {"form": ["This form expired. Please enter your new password again."]}
+        return _form(member, clinic, 400, expired)
+    try:
+        service.accept_invite(
+            token, request.form.get("password", ""), request.form.get("confirm", "")
+        )
+    except Invalid as error:
+        return _form(member, clinic, 422, error.errors or {})
+    except (NotFound, Gone) as error:  # used or expired while the form was open
+        return _page("staff/invite_unusable.html", 410 if isinstance(error, Gone) else 404, error)
+    session.pop(_CSRF_KEY, None)
+    return _page("staff/password_set.html", 200, clinic=clinic)
+
+
+def _form(member: object, clinic: object, status: int, errors: dict[str, list[str]]):
+    return _page(
+        "staff/set_password.html",
+        status,
+        member=member,
+        clinic=clinic,
+        errors=errors,
+        min_length=MIN_PASSWORD_LENGTH,
+        csrf_token=_csrf_token(),
+    )
+
+
+def _csrf_token() -> str:
+    if _CSRF_KEY not in session:
+        session[_CSRF_KEY] = new_secret()
+    return session[_CSRF_KEY]
+
+
+def _csrf_ok(offered: str) -> bool:
+    expected = session.get(_CSRF_KEY)
+    return bool(expected) and hmac.compare_digest(expected, offered)
+
+
+def _page(template: str, status: int, error: Exception | None = None, **values: object):
+    detail = getattr(error, "detail", None)
+    return render_template(template, detail=detail, **values), status, _HEADERS

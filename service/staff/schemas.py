@@ -1,0 +1,174 @@
+import marshmallow as ma
+
+from service.clinics.schemas import SLUG, ClinicSchema, valid_timezone
+from service.http.fields import Text
+from service.http.pagination import PageQuerySchema, page_schema
+from service.staff.policy import ROLES
+
+# Free text, but these are what couples search for; the frontend offers them as suggestions.
+SUGGESTED_APPROACHES = (
+    "EFT",
+    "Gottman",
+    "IBCT",
+    "PACT",
+    "Imago",
+    "Discernment counseling",
+    "Narrative",
+    "Solution-focused",
+)
+# BCP-47-ish: a 2-3 letter language, then up to three subtags (script, region, variant).
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
+
+
+class EmailAddress(ma.fields.Email):
+    """An email address, trimmed and lower-cased, so `Ana@x` and `ana@x` are one account."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=ma.validate.Length(max=254), **kwargs)
+        self.metadata.setdefault("maxLength", 254)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip()
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+def _approaches(**kwargs):
+    return ma.fields.List(
+        Text(min_length=1, max_length=60),
+        validate=ma.validate.Length(max=20),
+        metadata={
+            "description": "Therapy approaches (free text); common ones: "
+            + ", ".join(SUGGESTED_APPROACHES)
+            + ".",
+            "example": ["EFT", "Gottman"],
+            "x-suggestions": list(SUGGESTED_APPROACHES),
+        },
+        **kwargs,
+    )
+
+
+def _languages(**kwargs):
+    return ma.fields.List(
+        ma.fields.String(
+            validate=ma.validate.Regexp(LANGUAGE_TAG, error="Not a language tag (e.g. en, de-CH)."),
+            metadata={"pattern": LANGUAGE_TAG, "maxLength": 35},
+        ),
+        validate=ma.validate.Length(max=20),
+        metadata={"description": "BCP 47 language tags, e.g. `en`, `es`, `de-CH`."},
+        **kwargs,
+    )
+
+
+class _Profile(ma.Schema):
+    """The fields a staff member may change about themselves."""
+
+    display_name = Text(min_length=1, max_length=120)
+    pronouns = Text(max_length=40, allow_none=True, metadata={"example": "she/her"})
+    bio = Text(max_length=2000, allow_none=True)
+    approaches = _approaches()
+    languages = _languages()
+    accepting_new = ma.fields.Boolean()
+    listed_publicly = ma.fields.Boolean(
+        metadata={"description": "Shown in the clinic's public therapist directory."}
+    )
+
+
+class StaffSchema(_Profile):
+    id = ma.fields.UUID(dump_only=True)
+    email = EmailAddress(dump_only=True)
+    role = ma.fields.String(dump_only=True, metadata={"enum": list(ROLES)})
+    active = ma.fields.Boolean(dump_only=True)
+    invite_pending = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "Invited; the password is not set yet."}
+    )
+    invite_expires_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class StaffInvitedSchema(StaffSchema):
+    invite_url = ma.fields.String(
+        dump_only=True,
+        metadata={"description": "One-time link to the page where the invitee sets a password."},
+    )
+
+
+class StaffCreateSchema(_Profile):
+    email = EmailAddress(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
+    display_name = Text(required=True, min_length=1, max_length=120)
+
+
+class StaffPatchSchema(_Profile):
+    """Admins may change every field; anyone else only their own profile fields."""
+
+    email = EmailAddress()
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    active = ma.fields.Boolean()
+
+
+class StaffQuerySchema(PageQuerySchema):
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    active = ma.fields.Boolean()
+    q = Text(
+        min_length=1,
+        max_length=100,
+        metadata={"description": "Display name or email contains (case-insensitive)."},
+    )
+
+
+StaffPageSchema = page_schema(StaffSchema, "StaffPage")
+
+
+# Platform onboarding: a clinic with its first admin.
+class ClinicOnboardingSchema(ma.Schema):
+    name = Text(required=True, min_length=1, max_length=200)
+    slug = ma.fields.String(
+        required=True, validate=ma.validate.Regexp(SLUG), metadata={"pattern": SLUG}
+    )
+    timezone = ma.fields.String(
+        required=True, validate=valid_timezone, metadata={"example": "Europe/Berlin"}
+    )
+    locale = ma.fields.String(
+        load_default="en", validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$")
+    )
+    admin_email = EmailAddress(required=True)
+    admin_name = Text(required=True, min_length=1, max_length=120)
+
+
+class OnboardedClinicSchema(ClinicSchema):
+    admin_id = ma.fields.UUID(dump_only=True, attribute="admin.id")
+    admin_invite_url = ma.fields.String(
+        dump_only=True,
+        metadata={"description": "One-time link where the first admin sets a password."},
+    )
+
+
+ClinicPageSchema = page_schema(ClinicSchema, "ClinicPage")
+
+
+# The public directory: only these fields ever leave the clinic without a token.
+class DirectoryTherapistSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    display_name = ma.fields.String(dump_only=True)
+    pronouns = ma.fields.String(dump_only=True, allow_none=True)
+    bio = ma.fields.String(dump_only=True, allow_none=True)
+    approaches = ma.fields.List(ma.fields.String(), dump_only=True)
+    languages = ma.fields.List(ma.fields.String(), dump_only=True)
+    accepting_new = ma.fields.Boolean(dump_only=True)
+
+
+class DirectoryQuerySchema(PageQuerySchema):
+    approach = Text(min_length=1, max_length=60, metadata={"example": "EFT"})
+    language = ma.fields.String(
+        validate=ma.validate.Regexp(LANGUAGE_TAG),
+        metadata={
+            "pattern": LANGUAGE_TAG,
+            "description": "A language tag; `de` also matches `de-CH`.",
+        },
+    )
+    accepting_new = ma.fields.Boolean()
+
+
+DirectoryPageSchema = page_schema(DirectoryTherapistSchema, "TherapistDirectoryPage")
