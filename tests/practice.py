@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from service.core import context
+from service.couples import service as couples
+from service.db import uow
 
 PAST = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -30,3 +35,17 @@ def new_session(client, caller, couple: dict[str, Any], starts_at: datetime = PA
 
 def weekly(start: datetime, count: int) -> list[datetime]:
     return [start + timedelta(weeks=n) for n in range(count)]
+
+
+def seed_couples(clinic_id: uuid.UUID, therapist_id: uuid.UUID, count: int) -> None:
+    """Many couples at once, through the same use-case the API calls (one transaction)."""
+    with context.tenant_context(clinic_id), uow.unit_of_work():
+        for n in range(count):
+            couples.create({
+                "label": f"Couple {n}", "therapist_id": therapist_id, "status": "active",
+                "partners": [
+                    {"display_name": "A", "feedback_channel": "email",
+                     "identifiers": [{"system": "urn:ehr", "value": f"{n}-a"}]},
+                    {"display_name": "B", "feedback_channel": "email"},
+                ],
+            })

@@ -94,10 +94,13 @@ def reschedule(session_id: uuid.UUID, changes: dict[str, Any], check_version: An
     _require_status(booked, "scheduled", "changed")
     if "therapist_id" in changes:
         _require_therapist(changes["therapist_id"])
+    proposed = {name: changes.get(name, getattr(booked, name))
+                for name in ("therapist_id", "starts_at", "duration_minutes")}
+    ends_at = proposed["starts_at"] + timedelta(minutes=proposed["duration_minutes"])
+    _refuse_double_booking(proposed["therapist_id"], proposed["starts_at"], ends_at, booked.id)
     for name, value in changes.items():
         setattr(booked, name, value)
-    booked.ends_at = booked.starts_at + timedelta(minutes=booked.duration_minutes)
-    _refuse_double_booking(booked.therapist_id, booked.starts_at, booked.ends_at, booked.id)
+    booked.ends_at = ends_at
     uow.session().flush()
     audit.record("update", "session", booked.id)
     return booked
