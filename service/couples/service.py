@@ -19,7 +19,7 @@ from service.core.errors import Conflict, Forbidden, Invalid, NotFound
 from service.core.paging import Page, PageRequest
 from service.couples import policy
 from service.couples.models import Couple, Partner, PartnerIdentifier
-from service.db import uow
+from service.db import idempotency, uow
 from service.db.keyset import keyset_page
 from service.staff import service as staff
 
@@ -174,8 +174,10 @@ def erase_partner(partner_id: uuid.UUID) -> Partner:
     partner.feedback_channel = "none"
     partner.erased_at = utcnow()
     partner.identifiers.clear()
-    # The label is free text staff may have written names into: it goes too.
+    # The label is free text staff may have written names into: it goes too, and so do
+    # stored replays of responses that showed this partner.
     couple.label = f"Couple {str(couple.id)[:8]}"
+    idempotency.forget_responses_mentioning(partner.id)
     uow.session().flush()
     audit.record("erase", "partner", partner.id)
     return partner

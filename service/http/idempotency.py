@@ -14,41 +14,22 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from service.core import context
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid
 from service.db import uow
-from service.db.base import Base, Keyed
+from service.db.idempotency import RETENTION, IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-RETENTION = timedelta(hours=24)
 STALE_CLAIM = timedelta(minutes=2)  # a claim this old belongs to a crashed request
 REPLAYED_HEADERS = ("Location", "ETag", "Content-Type", "Link")
-
-
-class IdempotencyRecord(Keyed, Base):
-    """A claimed key and, once done, the response to replay. Row-level security scopes rows
-    to their clinic; platform calls (no clinic) see only rows without one."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (sa.UniqueConstraint("principal", "key"),)
-
-    clinic_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
-    principal: Mapped[str] = mapped_column(sa.String(200))
-    key: Mapped[str] = mapped_column(sa.String(128))
-    fingerprint: Mapped[str] = mapped_column(sa.String(64))
-    status_code: Mapped[int | None]
-    response_body: Mapped[str | None] = mapped_column(sa.Text)
-    response_headers: Mapped[dict] = mapped_column(default=dict)
-    completed_at: Mapped[datetime | None]
 
 
 def idempotent(view: Callable | None = None, *, redact: tuple[str, ...] = ()) -> Callable:
@@ -175,11 +156,3 @@ def _replay(record: IdempotencyRecord) -> Response:
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-def purge_expired() -> int:
-    """Drop records past retention (run by the worker)."""
-    result = uow.session().execute(
-        sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - RETENTION)
-    )
-    return result.rowcount or 0
