@@ -129,9 +129,7 @@ def test_onboarding_is_audited_in_the_new_clinic(client, platform, settings):
 
 def test_duplicate_slug_is_409_naming_slug(client, platform):
     first = _onboard(client, platform).json
-    again = client.post(
-        "/v1/clinics", json=_body(slug=first["slug"]), headers=platform.headers
-    )
+    again = client.post("/v1/clinics", json=_body(slug=first["slug"]), headers=platform.headers)
     assert again.status_code == 409
     assert again.mimetype == "application/problem+json"
     assert "slug" in again.json["errors"]
@@ -208,7 +206,9 @@ def test_invite_link_sets_the_password_once(client, platform):
     assert page.headers["X-Frame-Options"] == "DENY"
     csrf = _csrf(html)
 
-    done = client.post(path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    done = client.post(
+        path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert done.status_code == 200, done.get_data(as_text=True)
     assert "password is set" in done.get_data(as_text=True)
 
@@ -242,7 +242,9 @@ def test_short_or_mismatched_password_shows_the_form_again(client, platform):
     admin = _member(created["admin_id"])
     assert admin.password_hash is None and admin.invite_token_hash is not None
     # The link still works after a failed attempt.
-    ok = client.post(path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    ok = client.post(
+        path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert ok.status_code == 200
 
 
