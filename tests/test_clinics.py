@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import timedelta
@@ -274,3 +275,27 @@ def test_unknown_and_expired_links(client, platform):
     assert "expired" in expired.get_data(as_text=True)
     posted = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert posted.status_code == 410
+
+
+def test_set_password_posts_are_rate_limited(client, app, platform):
+    path = _path(_onboard(client, platform).json["admin_invite_url"])
+    relaxed = app.config["SETTINGS"]
+    app.config["SETTINGS"] = dataclasses.replace(relaxed, login_rate_limit="3 per minute")
+    try:
+        responses = [
+            client.post(
+                path,
+                data={"password": "guess", "confirm": "guess"},
+                environ_base={"REMOTE_ADDR": "198.51.100.31"},
+            )
+            for _ in range(4)
+        ]
+        page = client.get(path, environ_base={"REMOTE_ADDR": "198.51.100.31"})
+    finally:
+        app.config["SETTINGS"] = relaxed
+    assert [r.status_code for r in responses[:3]] == [400, 400, 400]  # no CSRF token
+    limited = responses[3]
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    assert "Too many attempts" in limited.get_data(as_text=True)
+    assert page.status_code == 200  # only POSTs count
