@@ -4,7 +4,7 @@ import marshmallow as ma
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.http.pagination import page_schema
 from service.staff.policy import INTEGRATOR_SCOPES
 
@@ -63,8 +63,8 @@ class ClientSchema(ma.Schema):
         validate=ma.validate.Length(max=500),
         metadata={"description": "HTTPS URL of the public JWKS (private_key_jwt)."},
     )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    revoked_at = Timestamp(dump_only=True, allow_none=True)
 
     @ma.validates_schema
     def _keys_match_method(self, data: dict, **_kw: object) -> None:

@@ -6,6 +6,7 @@ PostgreSQL refuses NUL bytes in text and integers beyond 64 bits; both are rejec
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -34,6 +35,13 @@ class Text(ma.fields.String):
 def _printable(value: str) -> None:
     if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value) or "\x7f" in value:
         raise ma.ValidationError("Control characters are not allowed.")
+
+
+class Timestamp(ma.fields.AwareDateTime):
+    """RFC 3339 in UTC with `Z` (DESIGN §3); input must carry an offset."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class BoundedInteger(ma.fields.Integer):

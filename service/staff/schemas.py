@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from service.clinics.schemas import SLUG, ClinicSchema, valid_timezone
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 from service.staff.policy import ROLES
 
@@ -91,9 +91,9 @@ class StaffSchema(_Profile):
     invite_pending = ma.fields.Boolean(
         dump_only=True, metadata={"description": "Invited; the password is not set yet."}
     )
-    invite_expires_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    invite_expires_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class StaffInvitedSchema(StaffSchema):
