@@ -52,7 +52,7 @@ class BoundedInteger(ma.fields.Integer):
 class UUIDConverter(BaseConverter):
     """`<uuid:id>` that answers a malformed id with a 404 naming the problem."""
 
-    regex = r"[^/]{1,200}"
+    regex = r"[^/]+"
 
     def to_python(self, value: str) -> uuid.UUID:
         try:
