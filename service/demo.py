@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.audit import service as audit
+from service.auth import service as auth
 from service.auth.models import OAuthClient
 from service.clinics.models import Clinic
 from service.core import context
@@ -20,7 +21,6 @@ from service.core.passwords import hash_secret, verify_secret
 from service.db import uow
 from service.settings import Settings
 from service.staff.models import StaffMember
-from service.staff.policy import CLINIC_SCOPES
 
 CLINIC = {
     "name": "Harbor Couples Clinic",
@@ -86,7 +86,7 @@ def seed(settings: Settings) -> dict[str, Any]:
     with context.system_context("demo seed"), uow.unit_of_work() as session:
         clinic = _clinic(session)
         logins = [_staff(session, clinic, member) for member in STAFF]
-        docs_client = _docs_client(session, settings)
+        docs_client = _docs_client(settings)
         return {
             "clinic": {"id": str(clinic.id), "name": clinic.name, "slug": clinic.slug},
             "logins": logins,
@@ -136,24 +136,10 @@ def _staff(session: Session, clinic: Clinic, demo: DemoStaff) -> dict[str, str]:
     }
 
 
-def _docs_client(session: Session, settings: Settings) -> OAuthClient:
+def _docs_client(settings: Settings) -> OAuthClient:
     """The public first-party client Swagger UI (/docs) signs in with (authorization code+PKCE)."""
-    redirect_uri = f"{settings.base_url}/docs/oauth2-redirect.html"
-    client = session.scalar(
-        sa.select(OAuthClient).where(OAuthClient.client_id == settings.docs_client_id)
+    return auth.ensure_frontend_client(
+        settings.docs_client_id,
+        "API documentation (Swagger UI)",
+        [f"{settings.base_url}/docs/oauth2-redirect.html"],
     )
-    if client is None:
-        client = OAuthClient(
-            client_id=settings.docs_client_id,
-            clinic_id=None,
-            name="API documentation (Swagger UI)",
-            kind="frontend",
-            token_endpoint_auth_method="none",  # noqa: S106 - a method name, not a secret
-            redirect_uris=[redirect_uri],
-            scopes=list(CLINIC_SCOPES),
-        )
-        session.add(client)
-    elif redirect_uri not in client.redirect_uris:
-        client.redirect_uris = [*client.redirect_uris, redirect_uri]
-    session.flush()
-    return client

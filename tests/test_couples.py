@@ -229,7 +229,7 @@ def test_two_concurrent_patches_with_one_etag_one_wins_one_412(live_server, team
     assert final.headers["ETag"] == '"2"'
 
 
-class requests_client:  # noqa: N801 - a tiny adapter with the test client's call shape
+class requests_client:
     def __init__(self, base: str) -> None:
         self.base = base
 

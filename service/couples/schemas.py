@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from service.couples.policy import FEEDBACK_CHANNELS, STATUSES
-from service.http.fields import Phone, Text
+from service.http.fields import Phone, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 Goals = ma.fields.List(Text(min_length=1, max_length=300), validate=ma.validate.Length(max=10))
@@ -46,8 +46,8 @@ class PartnerSchema(ma.Schema):
     feedback_channel = ma.fields.String(dump_only=True)
     identifiers = ma.fields.List(ma.fields.Nested(IdentifierSchema), dump_only=True)
     erased = ma.fields.Function(lambda partner: partner.erased_at is not None, dump_only=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class TherapistSummarySchema(ma.Schema):
@@ -63,9 +63,9 @@ class CoupleSchema(ma.Schema):
     status = ma.fields.String(dump_only=True)
     shared_goals = ma.fields.List(ma.fields.String(), dump_only=True)
     partners = ma.fields.List(ma.fields.Nested(PartnerSchema), dump_only=True)
-    archived_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    archived_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class CoupleCreateSchema(ma.Schema):
