@@ -35,8 +35,9 @@ class SessionSchema(ma.Schema):
     duration_minutes = ma.fields.Integer(dump_only=True)
     modality = ma.fields.String(dump_only=True)
     status = ma.fields.String(dump_only=True)
-    time_shares = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
-                                 dump_only=True, allow_none=True)
+    time_shares = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Integer(), dump_only=True, allow_none=True
+    )
     cancel_reason = ma.fields.String(dump_only=True, allow_none=True)
     completed_at = Timestamp(dump_only=True, allow_none=True)
     cancelled_at = Timestamp(dump_only=True, allow_none=True)
@@ -61,7 +62,8 @@ class SessionPatchSchema(ma.Schema):
 
 class CompleteSchema(ma.Schema):
     time_share = ma.fields.Dict(
-        keys=ma.fields.UUID(), values=BoundedInteger(minimum=0, maximum=100),
+        keys=ma.fields.UUID(),
+        values=BoundedInteger(minimum=0, maximum=100),
         metadata={"description": "Percent of talking time per partner id; sums to 100."},
     )
 
@@ -71,12 +73,20 @@ class CancelSchema(ma.Schema):
 
 
 class SessionQuerySchema(PageQuerySchema):
-    start = DateOrDateTime(data_key="from", metadata={
-        "description": "Sessions starting at or after this (a date is the clinic's midnight).",
-        "type": "string"})
-    end = DateOrDateTime(data_key="to", metadata={
-        "description": "Sessions starting before this (a date includes that whole day).",
-        "type": "string"})
+    start = DateOrDateTime(
+        data_key="from",
+        metadata={
+            "description": "Sessions starting at or after this (a date is the clinic's midnight).",
+            "type": "string",
+        },
+    )
+    end = DateOrDateTime(
+        data_key="to",
+        metadata={
+            "description": "Sessions starting before this (a date includes that whole day).",
+            "type": "string",
+        },
+    )
     therapist_id = ma.fields.UUID()
     couple_id = ma.fields.UUID()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
