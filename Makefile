@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
-BASE_URL := http://127.0.0.1:8000
+BASE_URL := $(or $(ALLIANCE_BASE_URL),http://127.0.0.1:8000)
 
 .PHONY: help install run migrate seed-demo test test-postgres test-sqlite lint openapi \
 	postgres constraints clean distclean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.settings import Settings
 
@@ -25,13 +26,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
     from service.staff import pages as staff_pages
-    from service.therapy_sessions import api as sessions_api
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
+    from service.therapy_sessions import api as sessions_api
 
     settings = settings or Settings.from_env()
     json_logging.configure(settings.log_level)
     app = Flask(__name__)
     app.url_map.converters["uuid"] = UUIDConverter
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

@@ -7,20 +7,26 @@ prints always work. Fixed passwords are for a developer's machine only: producti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.audit import service as audit
+from service.auth import service as auth
 from service.auth.models import OAuthClient
 from service.clinics.models import Clinic
 from service.core import context
+from service.core.clock import utcnow
+from service.core.context import Actor
+from service.core.paging import PageRequest
 from service.core.passwords import hash_secret, verify_secret
+from service.couples import service as couples
 from service.db import uow
 from service.settings import Settings
 from service.staff.models import StaffMember
-from service.staff.policy import CLINIC_SCOPES
+from service.therapy_sessions import service as sessions
 
 CLINIC = {
     "name": "Harbor Couples Clinic",
@@ -86,12 +92,78 @@ def seed(settings: Settings) -> dict[str, Any]:
     with context.system_context("demo seed"), uow.unit_of_work() as session:
         clinic = _clinic(session)
         logins = [_staff(session, clinic, member) for member in STAFF]
-        docs_client = _docs_client(session, settings)
-        return {
-            "clinic": {"id": str(clinic.id), "name": clinic.name, "slug": clinic.slug},
-            "logins": logins,
-            "docs_client_id": docs_client.client_id,
+        docs_client = _docs_client(settings)
+        staff_ids = {
+            member.email: member.id
+            for member in session.scalars(
+                sa.select(StaffMember).where(StaffMember.clinic_id == clinic.id)
+            )
         }
+    admin = Actor(kind="staff", subject=str(staff_ids[STAFF[0].email]), clinic_id=clinic.id,
+                  roles=frozenset({"admin"}))
+    with context.tenant_context(clinic.id, admin), uow.unit_of_work():
+        couples_made = _practice(staff_ids)
+    return {
+        "clinic": {"id": str(clinic.id), "name": clinic.name, "slug": clinic.slug},
+        "logins": logins,
+        "docs_client_id": docs_client.client_id,
+        "couples": couples_made,
+    }
+
+
+@dataclass(frozen=True)
+class DemoCouple:
+    label: str
+    therapist_email: str
+    partners: tuple[dict[str, Any], dict[str, Any]]
+    goals: tuple[str, ...]
+
+
+COUPLES = (
+    DemoCouple("Jordan & Riley", "ana.reyes@harbor.example",
+               ({"display_name": "Jordan Avery", "email": "jordan@example.org",
+                 "pronouns": "he/him", "personal_goals": ["Stop the cold silences"]},
+                {"display_name": "Riley Avery", "email": "riley@example.org",
+                 "pronouns": "she/her", "personal_goals": ["Feel like a team again"]}),
+               ("Argue without hurting each other",)),
+    DemoCouple("Priya & Tom", "ana.reyes@harbor.example",
+               ({"display_name": "Priya Nair", "feedback_channel": "in_clinic",
+                 "pronouns": "she/her", "personal_goals": ["Be heard about the move"]},
+                {"display_name": "Tom Becker", "feedback_channel": "in_clinic",
+                 "pronouns": "he/him", "personal_goals": ["Less blame"]}),
+               ("Decide together about moving abroad",)),
+    DemoCouple("Lee & Morgan", "sam.whitfield@harbor.example",
+               ({"display_name": "Lee Chen", "email": "lee@example.org",
+                 "pronouns": "they/them", "personal_goals": ["Rebuild trust"]},
+                {"display_name": "Morgan Diaz", "email": "morgan@example.org",
+                 "pronouns": "she/her", "personal_goals": ["Share the load at home"]}),
+               ("Trust after the affair",)),
+)
+DEMO_WEEKS = 12
+
+
+def _practice(staff_ids: dict[str, Any]) -> list[dict[str, Any]]:
+    """Three couples with three months of weekly completed sessions (made once)."""
+    existing = couples.list_couples(PageRequest(limit=len(COUPLES))).items
+    if existing:
+        return [{"id": str(couple.id), "label": couple.label} for couple in existing]
+    made = []
+    first = (utcnow() - timedelta(weeks=DEMO_WEEKS)).replace(minute=0, second=0, microsecond=0)
+    for offset, demo in enumerate(COUPLES):
+        couple = couples.create({
+            "label": demo.label, "therapist_id": staff_ids[demo.therapist_email],
+            "status": "active", "shared_goals": list(demo.goals),
+            "partners": [{"feedback_channel": "email", **partner} for partner in demo.partners],
+        })
+        one, two = (partner.id for partner in couple.partners)
+        for week in range(DEMO_WEEKS):
+            booked = sessions.schedule({
+                "couple_id": couple.id, "starts_at": first + timedelta(weeks=week, hours=offset),
+                "duration_minutes": 50, "modality": "in_person" if week % 3 else "video",
+            })
+            sessions.complete(booked.id, {one: 50 + (week % 3) * 5, two: 50 - (week % 3) * 5})
+        made.append({"id": str(couple.id), "label": couple.label})
+    return made
 
 
 def _clinic(session: Session) -> Clinic:
@@ -136,24 +208,10 @@ def _staff(session: Session, clinic: Clinic, demo: DemoStaff) -> dict[str, str]:
     }
 
 
-def _docs_client(session: Session, settings: Settings) -> OAuthClient:
+def _docs_client(settings: Settings) -> OAuthClient:
     """The public first-party client Swagger UI (/docs) signs in with (authorization code+PKCE)."""
-    redirect_uri = f"{settings.base_url}/docs/oauth2-redirect.html"
-    client = session.scalar(
-        sa.select(OAuthClient).where(OAuthClient.client_id == settings.docs_client_id)
+    return auth.ensure_frontend_client(
+        settings.docs_client_id,
+        "API documentation (Swagger UI)",
+        [f"{settings.base_url}/docs/oauth2-redirect.html"],
     )
-    if client is None:
-        client = OAuthClient(
-            client_id=settings.docs_client_id,
-            clinic_id=None,
-            name="API documentation (Swagger UI)",
-            kind="frontend",
-            token_endpoint_auth_method="none",  # noqa: S106 - a method name, not a secret
-            redirect_uris=[redirect_uri],
-            scopes=list(CLINIC_SCOPES),
-        )
-        session.add(client)
-    elif redirect_uri not in client.redirect_uris:
-        client.redirect_uris = [*client.redirect_uris, redirect_uri]
-    session.flush()
-    return client

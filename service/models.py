@@ -4,8 +4,8 @@ from service.audit import models as audit_models
 from service.auth import models as auth_models
 from service.clinics import models as clinic_models
 from service.couples import models as couple_models
-from service.db.base import Base
 from service.db import idempotency
+from service.db.base import Base
 from service.staff import models as staff_models
 from service.therapy_sessions import models as session_models
 

@@ -27,6 +27,9 @@ class Settings:
     # The owner role runs migrations; the app role (no ownership, no BYPASSRLS) serves requests.
     migration_database_url: str = ""
     base_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies in front of the app (TLS terminator, ingress): trust that many
+    # X-Forwarded-For/-Proto/-Host hops, so OAuth sees https and rate limits see clients.
+    proxy_hops: int = 0
     issuer: str = ""
     access_token_ttl: int = 900
     refresh_idle_ttl: int = 1800

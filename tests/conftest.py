@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -53,7 +52,10 @@ def settings(test_db: database.TestDatabase, server_port: int):
         database_url=test_db.app_url,
         migration_database_url=test_db.owner_url,
         base_url=f"http://127.0.0.1:{server_port}",
-        ratelimit_enabled=os.environ.get("ALLIANCE_TEST_RATELIMIT", "0") == "1",
+        # Limits stay on (as in production) but generous; tests/test_rate_limits.py lowers them.
+        login_rate_limit="100000 per minute",
+        token_rate_limit="100000 per minute",
+        directory_rate_limit="100000 per minute",
         log_level="WARNING",
         cors_origins=("https://frontend.example",),
     )

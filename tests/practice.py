@@ -25,8 +25,9 @@ def new_couple(client, caller, therapist_id, **fields: Any) -> dict[str, Any]:
     return response.json
 
 
-def new_session(client, caller, couple: dict[str, Any], starts_at: datetime = PAST,
-                **fields: Any) -> dict[str, Any]:
+def new_session(
+    client, caller, couple: dict[str, Any], starts_at: datetime = PAST, **fields: Any
+) -> dict[str, Any]:
     body = {"couple_id": couple["id"], "starts_at": starts_at.isoformat(), **fields}
     response = client.post("/v1/sessions", json=body, headers=caller.headers)
     assert response.status_code == 201, response.json
@@ -41,11 +42,18 @@ def seed_couples(clinic_id: uuid.UUID, therapist_id: uuid.UUID, count: int) -> N
     """Many couples at once, through the same use-case the API calls (one transaction)."""
     with context.tenant_context(clinic_id), uow.unit_of_work():
         for n in range(count):
-            couples.create({
-                "label": f"Couple {n}", "therapist_id": therapist_id, "status": "active",
-                "partners": [
-                    {"display_name": "A", "feedback_channel": "email",
-                     "identifiers": [{"system": "urn:ehr", "value": f"{n}-a"}]},
-                    {"display_name": "B", "feedback_channel": "email"},
-                ],
-            })
+            couples.create(
+                {
+                    "label": f"Couple {n}",
+                    "therapist_id": therapist_id,
+                    "status": "active",
+                    "partners": [
+                        {
+                            "display_name": "A",
+                            "feedback_channel": "email",
+                            "identifiers": [{"system": "urn:ehr", "value": f"{n}-a"}],
+                        },
+                        {"display_name": "B", "feedback_channel": "email"},
+                    ],
+                }
+            )

@@ -16,18 +16,25 @@ from typing import Any
 import sqlalchemy as sa
 
 _IN_LIST = re.compile(r"(\w+)\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
+_BETWEEN = re.compile(r"(\w+)\s+BETWEEN\s+(-?\d+)\s+AND", re.IGNORECASE)
 
 
-def _allowed_values(table: sa.Table) -> dict[str, str]:
-    allowed: dict[str, str] = {}
+def _allowed_values(table: sa.Table) -> dict[str, Any]:
+    """A value each check-constrained column accepts: the first of an IN list, or the lower
+    bound of a BETWEEN."""
+    allowed: dict[str, Any] = {}
     for constraint in table.constraints:
         if isinstance(constraint, sa.CheckConstraint):
-            for column, options in _IN_LIST.findall(str(constraint.sqltext)):
-                allowed[column] = options.split(",")[0].strip().strip("'")
+            text = str(constraint.sqltext)
+            for column, options in _IN_LIST.findall(text):
+                first = options.split(",")[0].strip()
+                allowed[column] = int(first) if first.lstrip("-").isdigit() else first.strip("'")
+            for column, low in _BETWEEN.findall(text):
+                allowed[column] = int(low)
     return allowed
 
 
-def _value(column: sa.Column, allowed: dict[str, str]) -> Any:
+def _value(column: sa.Column, allowed: dict[str, Any]) -> Any:
     if column.name in allowed:
         return allowed[column.name]
     kind = column.type

@@ -34,6 +34,7 @@ class World:
     callers: dict[str, Any]
     intruder: Any
     made: dict[str, Any]
+    outsider: Any = None  # a therapist of the same clinic, not assigned to the couple
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -108,7 +109,7 @@ def world(app, settings) -> World:
         "/v1/sessions", headers=admin.headers,
         json={"couple_id": made["couple"]["id"], "starts_at": "2026-01-05T10:00:00Z"},
     ).json
-    return World(clinic, callers, intruder, made)
+    return World(clinic, callers, intruder, made, outsider=clinic.staff("therapist"))
 
 
 def _url(path: str, world: World) -> str:
@@ -172,4 +173,17 @@ def test_another_clinic_gets_404_on_this_clinics_ids(client, world, operation):
     if "{" not in path or spec.get("security") == [] or "platform" in str(spec.get("security")):
         pytest.skip("no clinic-owned id in the path")
     response = _call(client, method, path, world, world.intruder.headers)
+    assert response.status_code == 404, response.json
+
+
+CASELOAD_PARAMS = ("{couple_id}", "{partner_id}", "{session_id}")
+
+
+def test_a_therapist_outside_the_caseload_gets_404(client, world, operation):
+    method, path, spec = operation
+    if not any(param in path for param in CASELOAD_PARAMS):
+        pytest.skip("not a caseload resource")
+    if not _allowed(spec, world.outsider):
+        pytest.skip("therapists may not call this at all (403, tested above)")
+    response = _call(client, method, path, world, world.outsider.headers)
     assert response.status_code == 404, response.json

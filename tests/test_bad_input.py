@@ -115,3 +115,10 @@ def test_missing_body_is_422_and_non_json_body_is_415(client, admin):
         "/v1/clinic", data="name=x", content_type="text/plain", headers=admin.headers
     )
     _assert_problem(response, 415)
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "0" * 300])
+def test_a_malformed_id_in_the_path_is_a_404_problem_naming_it(client, admin, bad_id):
+    response = client.get(f"/v1/staff/{bad_id}", headers=admin.headers)
+    _assert_problem(response, 404)
+    assert "not a valid id" in response.json["detail"]

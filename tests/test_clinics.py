@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import timedelta
@@ -129,9 +130,7 @@ def test_onboarding_is_audited_in_the_new_clinic(client, platform, settings):
 
 def test_duplicate_slug_is_409_naming_slug(client, platform):
     first = _onboard(client, platform).json
-    again = client.post(
-        "/v1/clinics", json=_body(slug=first["slug"]), headers=platform.headers
-    )
+    again = client.post("/v1/clinics", json=_body(slug=first["slug"]), headers=platform.headers)
     assert again.status_code == 409
     assert again.mimetype == "application/problem+json"
     assert "slug" in again.json["errors"]
@@ -171,7 +170,7 @@ def test_idempotency_key_replays_the_onboarding(client, platform):
     again = client.post("/v1/clinics", json=body, headers=headers)
 
     assert first.status_code == again.status_code == 201
-    assert again.json == first.json
+    assert again.json == {**first.json, "admin_invite_url": None}  # the link is never stored
     assert again.headers["Location"] == first.headers["Location"]
     assert again.headers["Idempotent-Replayed"] == "true"
     different = client.post("/v1/clinics", json=_body(), headers=headers)
@@ -208,7 +207,9 @@ def test_invite_link_sets_the_password_once(client, platform):
     assert page.headers["X-Frame-Options"] == "DENY"
     csrf = _csrf(html)
 
-    done = client.post(path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    done = client.post(
+        path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert done.status_code == 200, done.get_data(as_text=True)
     assert "password is set" in done.get_data(as_text=True)
 
@@ -242,7 +243,9 @@ def test_short_or_mismatched_password_shows_the_form_again(client, platform):
     admin = _member(created["admin_id"])
     assert admin.password_hash is None and admin.invite_token_hash is not None
     # The link still works after a failed attempt.
-    ok = client.post(path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    ok = client.post(
+        path, data={"csrf_token": csrf, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert ok.status_code == 200
 
 
@@ -272,3 +275,27 @@ def test_unknown_and_expired_links(client, platform):
     assert "expired" in expired.get_data(as_text=True)
     posted = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert posted.status_code == 410
+
+
+def test_set_password_posts_are_rate_limited(client, app, platform):
+    path = _path(_onboard(client, platform).json["admin_invite_url"])
+    relaxed = app.config["SETTINGS"]
+    app.config["SETTINGS"] = dataclasses.replace(relaxed, login_rate_limit="3 per minute")
+    try:
+        responses = [
+            client.post(
+                path,
+                data={"password": "guess", "confirm": "guess"},
+                environ_base={"REMOTE_ADDR": "198.51.100.31"},
+            )
+            for _ in range(4)
+        ]
+        page = client.get(path, environ_base={"REMOTE_ADDR": "198.51.100.31"})
+    finally:
+        app.config["SETTINGS"] = relaxed
+    assert [r.status_code for r in responses[:3]] == [400, 400, 400]  # no CSRF token
+    limited = responses[3]
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    assert "Too many attempts" in limited.get_data(as_text=True)
+    assert page.status_code == 200  # only POSTs count

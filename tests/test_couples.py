@@ -32,11 +32,19 @@ def _count_couples(client, admin) -> int:
 
 def test_a_couple_is_created_with_its_two_partners(client, team):
     couple = new_couple(
-        client, team["admin"], team["mine"].id, shared_goals=["Fewer fights about money"],
+        client,
+        team["admin"],
+        team["mine"].id,
+        shared_goals=["Fewer fights about money"],
         partners=[
-            {"display_name": "Ana", "email": "ana@example.org", "pronouns": "she/her",
-             "personal_goals": ["Feel listened to"], "feedback_channel": "in_clinic",
-             "identifiers": [{"system": "urn:ehr:mrn", "value": "A-1"}]},
+            {
+                "display_name": "Ana",
+                "email": "ana@example.org",
+                "pronouns": "she/her",
+                "personal_goals": ["Feel listened to"],
+                "feedback_channel": "in_clinic",
+                "identifiers": [{"system": "urn:ehr:mrn", "value": "A-1"}],
+            },
             {"display_name": "Ben", "phone": "+44 20 7946 0958"},
         ],
     )
@@ -49,12 +57,16 @@ def test_a_couple_is_created_with_its_two_partners(client, team):
     assert ben["phone"] == "+442079460958" and ben["feedback_channel"] == "email"
 
 
-@pytest.mark.parametrize("partners", [[{"display_name": "Solo"}],
-                                      [{"display_name": n} for n in ("A", "B", "C")]])
+@pytest.mark.parametrize(
+    "partners", [[{"display_name": "Solo"}], [{"display_name": n} for n in ("A", "B", "C")]]
+)
 def test_a_couple_needs_exactly_two_partners(client, team, partners):
     before = _count_couples(client, team["admin"])
-    response = client.post("/v1/couples", headers=team["admin"].headers, json={
-        "label": "Odd", "therapist_id": str(team["mine"].id), "partners": partners})
+    response = client.post(
+        "/v1/couples",
+        headers=team["admin"].headers,
+        json={"label": "Odd", "therapist_id": str(team["mine"].id), "partners": partners},
+    )
     assert response.status_code == 422 and "partners" in response.json["errors"]
     assert _count_couples(client, team["admin"]) == before
 
@@ -62,9 +74,15 @@ def test_a_couple_needs_exactly_two_partners(client, team, partners):
 def test_a_therapist_of_another_clinic_cannot_be_assigned(client, team, other_clinic):
     stranger = other_clinic.staff("therapist")
     before = _count_couples(client, team["admin"])
-    response = client.post("/v1/couples", headers=team["admin"].headers, json={
-        "label": "X", "therapist_id": str(stranger.id),
-        "partners": [{"display_name": "A"}, {"display_name": "B"}]})
+    response = client.post(
+        "/v1/couples",
+        headers=team["admin"].headers,
+        json={
+            "label": "X",
+            "therapist_id": str(stranger.id),
+            "partners": [{"display_name": "A"}, {"display_name": "B"}],
+        },
+    )
     assert response.status_code == 422 and "therapist_id" in response.json["errors"]
     assert _count_couples(client, team["admin"]) == before
 
@@ -74,7 +92,9 @@ def test_therapists_see_only_their_caseload(client, clinic, team):
     theirs = new_couple(client, team["admin"], team["other"].id, label="Theirs")
     listed = client.get("/v1/couples", headers=team["mine"].headers).json["items"]
     assert [c["id"] for c in listed] == [mine["id"]]
-    assert client.get(f"/v1/couples/{theirs['id']}", headers=team["mine"].headers).status_code == 404
+    assert (
+        client.get(f"/v1/couples/{theirs['id']}", headers=team["mine"].headers).status_code == 404
+    )
     partner = theirs["partners"][0]["id"]
     assert client.get(f"/v1/partners/{partner}", headers=team["mine"].headers).status_code == 404
     for who in ("supervisor", "admin"):
@@ -87,12 +107,21 @@ def test_therapists_see_only_their_caseload(client, clinic, team):
 
 
 def test_a_therapist_creates_couples_only_in_their_own_caseload(client, team):
-    response = client.post("/v1/couples", headers=team["mine"].headers, json={
-        "label": "Self", "partners": [{"display_name": "A"}, {"display_name": "B"}]})
+    response = client.post(
+        "/v1/couples",
+        headers=team["mine"].headers,
+        json={"label": "Self", "partners": [{"display_name": "A"}, {"display_name": "B"}]},
+    )
     assert response.status_code == 201 and response.json["therapist_id"] == str(team["mine"].id)
-    response = client.post("/v1/couples", headers=team["mine"].headers, json={
-        "label": "Other", "therapist_id": str(team["other"].id),
-        "partners": [{"display_name": "A"}, {"display_name": "B"}]})
+    response = client.post(
+        "/v1/couples",
+        headers=team["mine"].headers,
+        json={
+            "label": "Other",
+            "therapist_id": str(team["other"].id),
+            "partners": [{"display_name": "A"}, {"display_name": "B"}],
+        },
+    )
     assert response.status_code == 403
 
 
@@ -106,12 +135,15 @@ def test_only_admins_reassign(client, team):
     assert client.get(url, headers=team["mine"].headers).status_code == 404
 
 
-@pytest.mark.parametrize(("path", "allowed"), [
-    (["active", "paused", "active", "closed", "active"], True),
-    (["paused"], False),
-    (["active", "intake"], False),
-    (["closed", "paused"], False),
-])
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        (["active", "paused", "active", "closed", "active"], True),
+        (["paused"], False),
+        (["active", "intake"], False),
+        (["closed", "paused"], False),
+    ],
+)
 def test_status_transitions(client, team, path, allowed):
     couple = new_couple(client, team["admin"], team["mine"].id)
     url = f"/v1/couples/{couple['id']}"
@@ -120,8 +152,11 @@ def test_status_transitions(client, team, path, allowed):
         last = index == len(path) - 1
         if last and not allowed:
             assert response.status_code == 409 and "status" in response.json["errors"]
-            assert client.get(url, headers=team["admin"].headers).json["status"] == path[-2] \
-                if len(path) > 1 else "intake"
+            assert (
+                client.get(url, headers=team["admin"].headers).json["status"] == path[-2]
+                if len(path) > 1
+                else "intake"
+            )
         else:
             assert response.status_code == 200, response.json
 
@@ -130,8 +165,10 @@ def test_archive_hides_the_couple_from_the_default_list(client, team):
     couple = new_couple(client, team["admin"], team["mine"].id)
     archived = client.post(f"/v1/couples/{couple['id']}/archive", headers=team["admin"].headers)
     assert archived.json["status"] == "closed" and archived.json["archived_at"]
-    ids = lambda query: [c["id"] for c in client.get(  # noqa: E731
-        f"/v1/couples{query}", headers=team["admin"].headers).json["items"]]
+    def ids(query: str) -> list[str]:
+        listed = client.get(f"/v1/couples{query}", headers=team["admin"].headers)
+        return [c["id"] for c in listed.json["items"]]
+
     assert couple["id"] not in ids("")
     assert couple["id"] in ids("?archived=true")
 
@@ -144,12 +181,18 @@ def test_filters_and_keyset_pages(client, team):
     first = client.get(query, headers=team["admin"].headers)
     assert len(first.json["items"]) == 2 and first.json["next_cursor"]
     assert 'rel="next"' in first.headers["Link"]
-    second = client.get(f"{query}&cursor={first.json['next_cursor']}", headers=team["admin"].headers)
+    second = client.get(
+        f"{query}&cursor={first.json['next_cursor']}", headers=team["admin"].headers
+    )
     labels = [c["label"] for c in first.json["items"] + second.json["items"]]
-    assert labels == ["Alpha pair", "Beta pair", "Gamma pair"] and second.json["next_cursor"] is None
+    assert (
+        labels == ["Alpha pair", "Beta pair", "Gamma pair"] and second.json["next_cursor"] is None
+    )
     found = client.get("/v1/couples?q=gAmMa", headers=team["admin"].headers).json["items"]
     assert [c["label"] for c in found] == ["Gamma pair"]
-    assert client.get("/v1/couples?status=active", headers=team["admin"].headers).json["items"] == []
+    assert (
+        client.get("/v1/couples?status=active", headers=team["admin"].headers).json["items"] == []
+    )
 
 
 def test_listing_costs_the_same_statements_for_2_or_200_couples(client, make_clinic):
@@ -169,11 +212,15 @@ def test_partner_update_normalises_and_validates(client, team):
     couple = new_couple(client, team["admin"], team["mine"].id)
     url = f"/v1/partners/{couple['partners'][0]['id']}"
     headers = team["mine"].headers
-    ok = client.patch(url, json={"phone": "+1 (202) 555-0143", "personal_goals": ["Trust"]},
-                      headers=headers)
+    ok = client.patch(
+        url, json={"phone": "+1 (202) 555-0143", "personal_goals": ["Trust"]}, headers=headers
+    )
     assert ok.status_code == 200 and ok.json["phone"] == "+12025550143"
-    for body, field in (({"phone": "12345"}, "phone"), ({"email": "nope"}, "email"),
-                        ({"feedback_channel": "pigeon"}, "feedback_channel")):
+    for body, field in (
+        ({"phone": "12345"}, "phone"),
+        ({"email": "nope"}, "email"),
+        ({"feedback_channel": "pigeon"}, "feedback_channel"),
+    ):
         response = client.patch(url, json=body, headers=headers)
         assert response.status_code == 422 and field in response.json["errors"]
     assert client.get(url, headers=headers).json["phone"] == "+12025550143"
@@ -184,14 +231,25 @@ def test_external_identifiers_are_unique_per_clinic(client, team, other_clinic):
     first = new_couple(client, team["admin"], team["mine"].id)
     second = new_couple(client, team["admin"], team["mine"].id)
     headers = team["admin"].headers
-    assert client.patch(f"/v1/partners/{first['partners'][0]['id']}", json={"identifiers": ident},
-                        headers=headers).status_code == 200
-    clash = client.patch(f"/v1/partners/{second['partners'][0]['id']}",
-                         json={"identifiers": ident}, headers=headers)
+    assert (
+        client.patch(
+            f"/v1/partners/{first['partners'][0]['id']}",
+            json={"identifiers": ident},
+            headers=headers,
+        ).status_code
+        == 200
+    )
+    clash = client.patch(
+        f"/v1/partners/{second['partners'][0]['id']}", json={"identifiers": ident}, headers=headers
+    )
     assert clash.status_code == 409 and "identifiers" in clash.json["errors"]
     elsewhere_admin = other_clinic.staff("admin")
-    new_couple(client, elsewhere_admin, other_clinic.staff("therapist").id,
-               partners=[{"display_name": "X", "identifiers": ident}, {"display_name": "Y"}])
+    new_couple(
+        client,
+        elsewhere_admin,
+        other_clinic.staff("therapist").id,
+        partners=[{"display_name": "X", "identifiers": ident}, {"display_name": "Y"}],
+    )
 
 
 def test_stale_etag_is_412(client, team):
@@ -215,8 +273,12 @@ def test_two_concurrent_patches_with_one_etag_one_wins_one_412(live_server, team
 
     def patch(label: str) -> None:
         barrier.wait()
-        response = requests.patch(url, json={"label": label}, timeout=10,
-                                  headers={**team["admin"].headers, "If-Match": etag})
+        response = requests.patch(
+            url,
+            json={"label": label},
+            timeout=10,
+            headers={**team["admin"].headers, "If-Match": etag},
+        )
         results.append(response.status_code)
 
     threads = [threading.Thread(target=patch, args=(label,)) for label in ("Left", "Right")]
@@ -229,7 +291,7 @@ def test_two_concurrent_patches_with_one_etag_one_wins_one_412(live_server, team
     assert final.headers["ETag"] == '"2"'
 
 
-class requests_client:  # noqa: N801 - a tiny adapter with the test client's call shape
+class requests_client:
     def __init__(self, base: str) -> None:
         self.base = base
 
@@ -243,8 +305,9 @@ def test_reads_of_partner_data_are_audited(client, team):
     couple = new_couple(client, team["admin"], team["mine"].id)
     partner = couple["partners"][1]["id"]
     client.get(f"/v1/partners/{partner}", headers=team["mine"].headers)
-    events = client.get(f"/v1/audit-events?resource_id={partner}",
-                        headers=team["admin"].headers).json["items"]
+    events = client.get(
+        f"/v1/audit-events?resource_id={partner}", headers=team["admin"].headers
+    ).json["items"]
     assert {"read"} <= {e["action"] for e in events}
     assert any(e["actor_id"] == str(team["mine"].id) for e in events)
 
@@ -257,8 +320,9 @@ def test_export_holds_everything_about_the_couple(client, team):
     body = export.json
     assert body["couple"]["id"] == couple["id"] and len(body["couple"]["partners"]) == 2
     assert [s["id"] for s in body["sessions"]] == [booked["id"]]
-    events = client.get(f"/v1/audit-events?resource_id={couple['id']}&action=export",
-                        headers=team["admin"].headers).json["items"]
+    events = client.get(
+        f"/v1/audit-events?resource_id={couple['id']}&action=export", headers=team["admin"].headers
+    ).json["items"]
     assert len(events) == 1
 
 
@@ -266,12 +330,22 @@ def test_export_holds_everything_about_the_couple(client, team):
 def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
     name, email, phone = "Zebulon Quillfeather", "zebulon.q@example.org", "+442079460999"
     couple = client.post(
-        "/v1/couples", headers={**team["admin"].headers, "Idempotency-Key": "erase-test-0001"},
-        json={"label": f"{name} and Ann", "therapist_id": str(team["mine"].id),
-              "partners": [{"display_name": name, "email": email, "phone": phone,
-                            "personal_goals": [f"{name} wants calm"],
-                            "identifiers": [{"system": "urn:ehr", "value": email}]},
-                           {"display_name": "Ann"}]},
+        "/v1/couples",
+        headers={**team["admin"].headers, "Idempotency-Key": "erase-test-0001"},
+        json={
+            "label": f"{name} and Ann",
+            "therapist_id": str(team["mine"].id),
+            "partners": [
+                {
+                    "display_name": name,
+                    "email": email,
+                    "phone": phone,
+                    "personal_goals": [f"{name} wants calm"],
+                    "identifiers": [{"system": "urn:ehr", "value": email}],
+                },
+                {"display_name": "Ann"},
+            ],
+        },
     ).json
     new_session(client, team["admin"], couple)
     partner_id = couple["partners"][0]["id"]
@@ -284,8 +358,9 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
     kept = client.get(f"/v1/couples/{couple['id']}/export", headers=team["admin"].headers).json
     assert kept["couple"]["partners"][0]["id"] == partner_id  # de-identified, not deleted
     assert len(kept["sessions"]) == 1
-    events = client.get(f"/v1/audit-events?resource_id={partner_id}&action=erase",
-                        headers=team["admin"].headers).json["items"]
+    events = client.get(
+        f"/v1/audit-events?resource_id={partner_id}&action=erase", headers=team["admin"].headers
+    ).json["items"]
     assert len(events) == 1
 
 

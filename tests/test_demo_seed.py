@@ -62,3 +62,22 @@ def test_seed_demo_twice_creates_one_clinic_and_working_logins(app, settings):
 def test_seed_demo_refuses_production(settings):
     with pytest.raises(demo.DemoRefused):
         demo.seed(dataclasses.replace(settings, env="production"))
+
+
+def test_seed_demo_makes_three_couples_with_months_of_completed_sessions(app, client):
+    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
+    assert len(out["couples"]) == 3
+    clinic_id = uuid.UUID(out["clinic"]["id"])
+    from tests.fixtures import ClinicHandle
+
+    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        admin_id = session.scalar(sa.select(StaffMember.id).where(
+            StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"))
+    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    for couple in out["couples"]:
+        listed = client.get(f"/v1/sessions?couple_id={couple['id']}&status=completed&limit=200",
+                            headers=headers).json["items"]
+        assert len(listed) == demo.DEMO_WEEKS
+        starts = sorted(item["starts_at"] for item in listed)
+        assert starts[0] < starts[-1]  # spread over weeks

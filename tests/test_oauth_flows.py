@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -21,9 +23,11 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jws import extract_compact
 
+from service.audit.models import AuditEvent
 from service.auth import keys
 from service.auth import service as auth_service
 from service.auth.models import OAuthClient, SigningKey
@@ -204,6 +208,13 @@ def test_code_with_pkce_s256_gives_tokens_that_read_the_users_clinic(urls, clini
     own = oauth.get(urls.clinic)
     assert own.status_code == 200, own.text
     assert own.json()["id"] == str(clinic.id)
+    with context.system_context("test"), uow.unit_of_work() as session:
+        logins = session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.action == "login", AuditEvent.resource_id == therapist.id
+            )
+        ).all()
+    assert [(e.clinic_id, e.actor_id) for e in logins] == [(clinic.id, str(therapist.id))]
 
 
 def test_staff_token_scope_is_limited_by_role_and_defaults_to_the_roles_scopes(
@@ -706,3 +717,100 @@ def test_ensure_frontend_client_is_idempotent(live_server, settings):
             client = auth_service.ensure_frontend_client(client_id, "Docs", [uri])
     assert client.redirect_uris == [uri]
     assert client.token_endpoint_auth_method == "none"
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+def test_hostile_input_gets_oauth_errors_never_500(urls, clinic, frontend, jwt_client):
+    client_id, key = jwt_client
+    nan_assertion = jwt.encode(
+        {"alg": "ES256", "kid": key.kid},
+        {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": urls.token,
+            "exp": float("nan"),
+            "jti": generate_token(20),
+        },
+        key,
+    )
+    assertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    token_requests = [
+        {"grant_type": "client_credentials", "client_id": "a\x00b"},
+        {"grant_type": "authorization_code", "client_id": frontend, "code": "\x00" * 10},
+        {"grant_type": "refresh_token", "client_id": frontend, "refresh_token": "x" * 5000},
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": assertion,
+            "client_assertion": "a.b.c",
+        },
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": assertion,
+            "client_assertion": nan_assertion,
+        },
+        {"grant_type": "password", "username": "a", "password": "b"},
+        {"grant_type": "implicit"},
+    ]
+    for data in token_requests:
+        response = http_post(urls.token, data=data)
+        assert 400 <= response.status_code < 500, (data, response.text)
+        assert "error" in response.json()
+
+    oauth = public_session(frontend, "clinic.read")
+    url, _ = oauth.create_authorization_url(urls.authorize, code_verifier=generate_token(48))
+    for email, extra in (
+        ("a\x00@example.org", {}),
+        ("x" * 5000, {}),
+        ("a@b.c", {"clinic": "\x00"}),
+    ):
+        page = login(url, email, **extra)
+        assert page.status_code == 200
+        assert alert(page) == BAD_CREDENTIALS
+    assert http_get(f"{urls.authorize}?client_id=%00&response_type=code").status_code == 400
+    for endpoint in (urls.revoke, urls.introspect):
+        response = http_post(endpoint, data={"token": "\x00", "client_id": "\x00"})
+        assert 400 <= response.status_code < 500
+
+
+def test_integrators_cannot_introspect_another_clinics_tokens(urls, clinic, other_clinic):
+    with context.system_context("test"), uow.unit_of_work():
+        client_id, secret = auth_service.create_backend_client(
+            "Other EHR", kind="integrator", clinic_id=other_clinic.id, scopes=["clinic.read"]
+        )
+    therapist = clinic.staff("therapist")
+    outsider = OAuth2Session(client_id, secret)
+    assert outsider.introspect_token(urls.introspect, token=therapist.token).json() == {
+        "active": False
+    }
+
+
+@pytest.mark.postgres_only
+def test_concurrent_use_of_one_refresh_token_gives_at_most_one_token_and_kills_the_family(
+    urls, clinic, frontend
+):
+    therapist = clinic.staff("therapist")
+    _, first = sign_in(urls, frontend, therapist.email, "clinic.read")
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": frontend,
+    }
+    barrier = threading.Barrier(4)
+
+    def refresh(_: int) -> requests.Response:
+        barrier.wait()
+        return http_post(urls.token, data=data)
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(refresh, range(4)))
+    issued = [r.json() for r in responses if r.status_code == 200]
+    assert len(issued) <= 1
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code != 200)
+    for token in issued:
+        again = http_post(
+            urls.token,
+            data={**data, "refresh_token": token["refresh_token"]},
+        )
+        assert again.status_code == 400

@@ -44,3 +44,23 @@ def test_docs_page_serves_swagger_ui_with_pkce_login(client, settings):
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs/oauth2-redirect.html").status_code == 200
     assert client.get("/openapi.json").json["openapi"] == "3.1.0"
+
+
+def test_behind_a_tls_proxy_the_forwarded_scheme_is_trusted(client, settings):
+    import dataclasses
+
+    from service import create_app
+
+    def token_error(app_client, **headers: str) -> str:
+        response = app_client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                   base_url="http://api.clinic.example", headers=headers)
+        return response.json["error"]
+
+    assert token_error(client, **{"X-Forwarded-Proto": "https"}) == "insecure_transport"
+    working = uow.database()
+    try:
+        proxied = create_app(dataclasses.replace(settings, proxy_hops=1)).test_client()
+        assert token_error(proxied, **{"X-Forwarded-Proto": "https"}) == "invalid_client"
+    finally:
+        uow.database().dispose()
+        uow.init(working)

@@ -7,6 +7,7 @@ def test_own_clinic_read_with_etag_and_request_id(client, admin):
     assert response.json["id"] == str(admin.clinic_id)
     assert response.headers["ETag"] == '"1"'
     assert response.headers["X-Request-ID"] == "abc-123"
+    assert response.json["created_at"].endswith("Z")  # RFC 3339 in UTC
 
 
 def test_stale_if_match_is_refused_and_changes_nothing(client, admin):

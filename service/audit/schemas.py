@@ -1,12 +1,12 @@
 import marshmallow as ma
 
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 
 class AuditEventSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
     actor_kind = ma.fields.String(dump_only=True)
     actor_id = ma.fields.String(dump_only=True)
     action = ma.fields.String(dump_only=True)

@@ -11,6 +11,7 @@ lifetime from settings. authlib's own bearer generator (10-day default) is never
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -424,7 +425,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and subject must be the client id.")
         exp, jti = claims["exp"], claims["jti"]
-        if not isinstance(exp, int | float) or exp > time.time() + self._max_ttl():
+        if (
+            isinstance(exp, bool)
+            or not isinstance(exp, int | float)
+            or not math.isfinite(exp)
+            or exp > time.time() + self._max_ttl()
+        ):
             raise InvalidClientError(
                 description=f"The assertion must expire within {self._max_ttl()} seconds."
             )

@@ -403,6 +403,8 @@ def rotate_refresh_token(
     """Exchange a refresh token for the next one of its family. Presenting a rotated (or
     revoked) link again is reuse: the whole family is revoked, committed, and refused."""
     now = utcnow()
+    if old.revoked_at is not None:  # logged out or already caught: nothing more to revoke
+        raise GrantRefused("The refresh token has been revoked.")
     reused = False
     with context.tenant_context(old.clinic_id), uow.unit_of_work() as session:
         rotated = session.execute(

@@ -2,7 +2,7 @@ import zoneinfo
 
 import marshmallow as ma
 
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$"
 
@@ -28,8 +28,8 @@ class ClinicSchema(ma.Schema):
         ma.fields.Url(schemes={"https", "http"}, require_tld=False),
         validate=ma.validate.Length(max=20),
     )
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class ClinicPatchSchema(ma.Schema):

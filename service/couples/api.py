@@ -7,10 +7,18 @@ from service.http.api import Blueprint
 from service.http.idempotency import idempotent
 from service.http.pagination import paged
 
-blp = Blueprint("couples", __name__, url_prefix="/v1/couples",
-                description="Couples in care, created together with their two partners.")
-partners_blp = Blueprint("partners", __name__, url_prefix="/v1/partners",
-                         description="One partner's details; erasure on request.")
+blp = Blueprint(
+    "couples",
+    __name__,
+    url_prefix="/v1/couples",
+    description="Couples in care, created together with their two partners.",
+)
+partners_blp = Blueprint(
+    "partners",
+    __name__,
+    url_prefix="/v1/partners",
+    description="One partner's details; erasure on request.",
+)
 
 
 @blp.route("")

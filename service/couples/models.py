@@ -26,7 +26,9 @@ class Couple(ClinicOwned, Versioned, Base):
     archived_at: Mapped[datetime | None]
 
     partners: Mapped[list[Partner]] = relationship(
-        order_by="Partner.position", back_populates="couple", lazy="raise",
+        order_by="Partner.position",
+        back_populates="couple",
+        lazy="raise",
         primaryjoin="and_(Couple.clinic_id == foreign(Partner.clinic_id), "
         "Couple.id == foreign(Partner.couple_id))",
     )
@@ -60,12 +62,15 @@ class Partner(ClinicOwned, Versioned, Base):
     erased_at: Mapped[datetime | None]
 
     couple: Mapped[Couple] = relationship(
-        back_populates="partners", lazy="raise",
+        back_populates="partners",
+        lazy="raise",
         primaryjoin="and_(Couple.clinic_id == foreign(Partner.clinic_id), "
         "Couple.id == foreign(Partner.couple_id))",
     )
     identifiers: Mapped[list[PartnerIdentifier]] = relationship(
-        order_by="PartnerIdentifier.system", lazy="raise", cascade="all, delete-orphan",
+        order_by="PartnerIdentifier.system",
+        lazy="raise",
+        cascade="all, delete-orphan",
         primaryjoin="and_(Partner.clinic_id == foreign(PartnerIdentifier.clinic_id), "
         "Partner.id == foreign(PartnerIdentifier.partner_id))",
     )

@@ -84,18 +84,25 @@ def create(data: dict[str, Any]) -> Couple:
     partners_data = data["partners"]
     _check_identifiers_free([i for p in partners_data for i in p.get("identifiers", [])])
     couple = Couple(
-        label=data["label"], therapist_id=therapist_id, status=data["status"],
+        label=data["label"],
+        therapist_id=therapist_id,
+        status=data["status"],
         shared_goals=data.get("shared_goals", []),
     )
     session = uow.session()
     session.add(couple)
     session.flush()
     for position, fields in enumerate(partners_data, start=1):
-        session.add(Partner(
-            couple_id=couple.id, position=position, **_partner_columns(fields),
-            identifiers=[PartnerIdentifier(**identifier)
-                         for identifier in fields.get("identifiers", [])],
-        ))
+        session.add(
+            Partner(
+                couple_id=couple.id,
+                position=position,
+                **_partner_columns(fields),
+                identifiers=[
+                    PartnerIdentifier(**identifier) for identifier in fields.get("identifiers", [])
+                ],
+            )
+        )
     session.flush()
     audit.record("create", "couple", couple.id)
     session.expire(couple, ["partners"])
@@ -111,8 +118,12 @@ def update(couple_id: uuid.UUID, changes: dict[str, Any], check_version: Any) ->
     if "status" in changes and not policy.can_move(couple.status, changes["status"]):
         raise Conflict(
             f"A couple cannot move from {couple.status} to {changes['status']}.",
-            errors={"status": [f"Allowed from {couple.status}: "
-                               + ", ".join(sorted(policy.TRANSITIONS[couple.status]))]},
+            errors={
+                "status": [
+                    f"Allowed from {couple.status}: "
+                    + ", ".join(sorted(policy.TRANSITIONS[couple.status]))
+                ]
+            },
         )
     for name, value in changes.items():
         setattr(couple, name, value)
@@ -207,8 +218,10 @@ def _therapist_for_new_couple(requested: uuid.UUID | None) -> uuid.UUID:
 
 def _assignable(staff_id: uuid.UUID) -> uuid.UUID:
     if staff.assignable_therapist(staff_id) is None:
-        raise Invalid("No active therapist with this id in your clinic.",
-                      errors={"therapist_id": ["Not an active therapist of this clinic."]})
+        raise Invalid(
+            "No active therapist with this id in your clinic.",
+            errors={"therapist_id": ["Not an active therapist of this clinic."]},
+        )
     return staff_id
 
 
@@ -229,8 +242,9 @@ def _replace_identifiers(partner: Partner, identifiers: list[dict[str, str]]) ->
     partner.identifiers.extend(PartnerIdentifier(**identifier) for identifier in identifiers)
 
 
-def _check_identifiers_free(identifiers: list[dict[str, str]],
-                            ignore_partner: uuid.UUID | None = None) -> None:
+def _check_identifiers_free(
+    identifiers: list[dict[str, str]], ignore_partner: uuid.UUID | None = None
+) -> None:
     pairs = [(i["system"], i["value"]) for i in identifiers]
     if len(set(pairs)) != len(pairs):
         raise Invalid("An identifier is listed twice.", errors={"identifiers": ["Duplicate."]})
@@ -243,8 +257,10 @@ def _check_identifiers_free(identifiers: list[dict[str, str]],
         stmt = stmt.where(PartnerIdentifier.partner_id != ignore_partner)
     taken = uow.session().execute(stmt).first()
     if taken is not None:
-        raise Conflict(f"Identifier {taken.system}|{taken.value} belongs to another partner.",
-                       errors={"identifiers": ["Already used in this clinic."]})
+        raise Conflict(
+            f"Identifier {taken.system}|{taken.value} belongs to another partner.",
+            errors={"identifiers": ["Already used in this clinic."]},
+        )
 
 
 def _escape_like(text: str) -> str:

@@ -41,7 +41,7 @@ class StaffCollection(MethodView):
         return paged(service.list_staff(**query))
 
     @require("staff.write", roles=("admin",))
-    @idempotent
+    @idempotent(redact=("invite_url",))  # a one-time credential is never stored
     @blp.documents_idempotency
     @blp.arguments(schemas.StaffCreateSchema)
     @blp.response(201, schemas.StaffInvitedSchema)
@@ -110,7 +110,7 @@ class Clinics(MethodView):
         return paged(clinics.list_for_platform(**query))
 
     @require(PLATFORM_SCOPE)
-    @idempotent
+    @idempotent(redact=("admin_invite_url",))
     @platform_blp.documents_idempotency
     @platform_blp.arguments(schemas.ClinicOnboardingSchema)
     @platform_blp.response(201, schemas.OnboardedClinicSchema)

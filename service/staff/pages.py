@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, current_app, render_template, request, session
+from werkzeug.exceptions import TooManyRequests
 
 from service.core.errors import Gone, Invalid, NotFound
 from service.core.ids import new_secret
@@ -62,6 +63,13 @@ def _form(member: object, clinic: object, status: int, errors: dict[str, list[st
         min_length=MIN_PASSWORD_LENGTH,
         csrf_token=_csrf_token(),
     )
+
+
+@blp.errorhandler(TooManyRequests)
+def _too_many_attempts(error: TooManyRequests):
+    """A person at a form gets a page, not problem+json; `Retry-After` stays."""
+    headers = {**_HEADERS, **{k: v for k, v in error.get_headers() if k != "Content-Type"}}
+    return render_template("staff/too_many_attempts.html"), 429, headers
 
 
 def _csrf_token() -> str:

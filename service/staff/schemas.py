@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from service.clinics.schemas import SLUG, ClinicSchema, valid_timezone
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 from service.staff.policy import ROLES
 
@@ -31,6 +31,15 @@ class EmailAddress(ma.fields.Email):
         if isinstance(value, str):
             value = value.strip()
         return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class JSONBoolean(ma.fields.Boolean):
+    """`true` or `false` only: marshmallow would also take 1, "yes", "on"..."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def _approaches(**kwargs):
@@ -68,8 +77,8 @@ class _Profile(ma.Schema):
     bio = Text(max_length=2000, allow_none=True)
     approaches = _approaches()
     languages = _languages()
-    accepting_new = ma.fields.Boolean()
-    listed_publicly = ma.fields.Boolean(
+    accepting_new = JSONBoolean()
+    listed_publicly = JSONBoolean(
         metadata={"description": "Shown in the clinic's public therapist directory."}
     )
 
@@ -82,9 +91,9 @@ class StaffSchema(_Profile):
     invite_pending = ma.fields.Boolean(
         dump_only=True, metadata={"description": "Invited; the password is not set yet."}
     )
-    invite_expires_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    invite_expires_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class StaffInvitedSchema(StaffSchema):
@@ -105,12 +114,16 @@ class StaffPatchSchema(_Profile):
 
     email = EmailAddress()
     role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
-    active = ma.fields.Boolean()
+    active = JSONBoolean()
+
+
+def _query_flag() -> ma.fields.Boolean:
+    return ma.fields.Boolean(truthy={"true"}, falsy={"false"})
 
 
 class StaffQuerySchema(PageQuerySchema):
     role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
-    active = ma.fields.Boolean()
+    active = _query_flag()
     q = Text(
         min_length=1,
         max_length=100,
@@ -168,7 +181,7 @@ class DirectoryQuerySchema(PageQuerySchema):
             "description": "A language tag; `de` also matches `de-CH`.",
         },
     )
-    accepting_new = ma.fields.Boolean()
+    accepting_new = _query_flag()
 
 
 DirectoryPageSchema = page_schema(DirectoryTherapistSchema, "TherapistDirectoryPage")

@@ -7,11 +7,19 @@ from service.http.idempotency import idempotent
 from service.http.pagination import paged
 from service.therapy_sessions import schemas, service
 
-blp = Blueprint("sessions", __name__, url_prefix="/v1/sessions",
-                description="Therapy sessions: schedule, complete with time shares, cancel.")
+blp = Blueprint(
+    "sessions",
+    __name__,
+    url_prefix="/v1/sessions",
+    description="Therapy sessions: schedule, complete with time shares, cancel.",
+)
 # The couple export lives here, the highest feature holding couple data it includes.
-export_blp = Blueprint("couple_export", __name__, url_prefix="/v1/couples",
-                       description="Everything held about a couple (right of access).")
+export_blp = Blueprint(
+    "couple_export",
+    __name__,
+    url_prefix="/v1/couples",
+    description="Everything held about a couple (right of access).",
+)
 
 
 @blp.route("")
@@ -29,7 +37,10 @@ class Sessions(MethodView):
     @blp.response(201, schemas.SessionSchema)
     def post(self, data):
         booked = service.schedule(data)
-        return booked, {"Location": f"/v1/sessions/{booked.id}", **etags.headers_for(booked.version)}
+        return booked, {
+            "Location": f"/v1/sessions/{booked.id}",
+            **etags.headers_for(booked.version),
+        }
 
 
 @blp.route("/<uuid:session_id>")

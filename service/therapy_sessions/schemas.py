@@ -4,7 +4,7 @@ from typing import Any
 import marshmallow as ma
 
 from service.couples.schemas import CoupleSchema
-from service.http.fields import BoundedInteger, Text
+from service.http.fields import BoundedInteger, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 from service.therapy_sessions.models import MODALITIES, STATUSES
 
@@ -30,30 +30,31 @@ class SessionSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     couple_id = ma.fields.UUID(dump_only=True)
     therapist_id = ma.fields.UUID(dump_only=True)
-    starts_at = ma.fields.AwareDateTime(dump_only=True)
-    ends_at = ma.fields.AwareDateTime(dump_only=True)
+    starts_at = Timestamp(dump_only=True)
+    ends_at = Timestamp(dump_only=True)
     duration_minutes = ma.fields.Integer(dump_only=True)
     modality = ma.fields.String(dump_only=True)
     status = ma.fields.String(dump_only=True)
-    time_shares = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(),
-                                 dump_only=True, allow_none=True)
+    time_shares = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Integer(), dump_only=True, allow_none=True
+    )
     cancel_reason = ma.fields.String(dump_only=True, allow_none=True)
-    completed_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    cancelled_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
-    updated_at = ma.fields.AwareDateTime(dump_only=True)
+    completed_at = Timestamp(dump_only=True, allow_none=True)
+    cancelled_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class SessionCreateSchema(ma.Schema):
     couple_id = ma.fields.UUID(required=True)
     therapist_id = ma.fields.UUID(metadata={"description": "Defaults to the couple's therapist."})
-    starts_at = ma.fields.AwareDateTime(required=True)
+    starts_at = Timestamp(required=True)
     duration_minutes = BoundedInteger(minimum=5, maximum=480, load_default=50)
     modality = ma.fields.String(load_default="in_person", validate=ma.validate.OneOf(MODALITIES))
 
 
 class SessionPatchSchema(ma.Schema):
-    starts_at = ma.fields.AwareDateTime()
+    starts_at = Timestamp()
     duration_minutes = BoundedInteger(minimum=5, maximum=480)
     modality = ma.fields.String(validate=ma.validate.OneOf(MODALITIES))
     therapist_id = ma.fields.UUID()
@@ -61,7 +62,8 @@ class SessionPatchSchema(ma.Schema):
 
 class CompleteSchema(ma.Schema):
     time_share = ma.fields.Dict(
-        keys=ma.fields.UUID(), values=BoundedInteger(minimum=0, maximum=100),
+        keys=ma.fields.UUID(),
+        values=BoundedInteger(minimum=0, maximum=100),
         metadata={"description": "Percent of talking time per partner id; sums to 100."},
     )
 
@@ -71,19 +73,27 @@ class CancelSchema(ma.Schema):
 
 
 class SessionQuerySchema(PageQuerySchema):
-    start = DateOrDateTime(data_key="from", metadata={
-        "description": "Sessions starting at or after this (a date is the clinic's midnight).",
-        "type": "string"})
-    end = DateOrDateTime(data_key="to", metadata={
-        "description": "Sessions starting before this (a date includes that whole day).",
-        "type": "string"})
+    start = DateOrDateTime(
+        data_key="from",
+        metadata={
+            "description": "Sessions starting at or after this (a date is the clinic's midnight).",
+            "type": "string",
+        },
+    )
+    end = DateOrDateTime(
+        data_key="to",
+        metadata={
+            "description": "Sessions starting before this (a date includes that whole day).",
+            "type": "string",
+        },
+    )
     therapist_id = ma.fields.UUID()
     couple_id = ma.fields.UUID()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
 
 
 class CoupleExportSchema(ma.Schema):
-    exported_at = ma.fields.AwareDateTime(dump_only=True)
+    exported_at = Timestamp(dump_only=True)
     couple = ma.fields.Nested(CoupleSchema, dump_only=True)
     sessions = ma.fields.List(ma.fields.Nested(SessionSchema), dump_only=True)
 

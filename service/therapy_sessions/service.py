@@ -71,16 +71,21 @@ def schedule(data: dict[str, Any]) -> TherapySession:
     try:
         couple = couples.get(data["couple_id"], audit_read=False)
     except NotFound:
-        raise Invalid("No such couple in your caseload.",
-                      errors={"couple_id": ["Unknown couple."]}) from None
+        raise Invalid(
+            "No such couple in your caseload.", errors={"couple_id": ["Unknown couple."]}
+        ) from None
     therapist_id = data.get("therapist_id") or couple.therapist_id
     _require_therapist(therapist_id)
     starts_at = data["starts_at"]
     ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
     _refuse_double_booking(therapist_id, starts_at, ends_at)
     booked = TherapySession(
-        couple_id=couple.id, therapist_id=therapist_id, starts_at=starts_at, ends_at=ends_at,
-        duration_minutes=data["duration_minutes"], modality=data["modality"],
+        couple_id=couple.id,
+        therapist_id=therapist_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        duration_minutes=data["duration_minutes"],
+        modality=data["modality"],
     )
     uow.session().add(booked)
     uow.session().flush()
@@ -88,14 +93,18 @@ def schedule(data: dict[str, Any]) -> TherapySession:
     return booked
 
 
-def reschedule(session_id: uuid.UUID, changes: dict[str, Any], check_version: Any) -> TherapySession:
+def reschedule(
+    session_id: uuid.UUID, changes: dict[str, Any], check_version: Any
+) -> TherapySession:
     booked = get(session_id, audit_read=False, lock=True)
     check_version(booked.version)
     _require_status(booked, "scheduled", "changed")
     if "therapist_id" in changes:
         _require_therapist(changes["therapist_id"])
-    proposed = {name: changes.get(name, getattr(booked, name))
-                for name in ("therapist_id", "starts_at", "duration_minutes")}
+    proposed = {
+        name: changes.get(name, getattr(booked, name))
+        for name in ("therapist_id", "starts_at", "duration_minutes")
+    }
     ends_at = proposed["starts_at"] + timedelta(minutes=proposed["duration_minutes"])
     _refuse_double_booking(proposed["therapist_id"], proposed["starts_at"], ends_at, booked.id)
     for name, value in changes.items():
@@ -110,8 +119,10 @@ def complete(session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None) -> 
     booked = get(session_id, audit_read=False, lock=True)
     _require_status(booked, "scheduled", "completed")
     if booked.starts_at > utcnow():
-        raise Conflict("A session cannot be completed before it starts.",
-                       errors={"starts_at": ["In the future."]})
+        raise Conflict(
+            "A session cannot be completed before it starts.",
+            errors={"starts_at": ["In the future."]},
+        )
     if time_share is not None:
         booked.time_shares = _checked_time_shares(booked.couple_id, time_share)
     booked.status = "completed"
@@ -152,18 +163,23 @@ def _close(session_id: uuid.UUID, status: str, reason: str | None) -> TherapySes
 
 def _require_status(booked: TherapySession, needed: str, action: str) -> None:
     if booked.status != needed:
-        raise Conflict(f"A {booked.status} session cannot be {action}.",
-                       errors={"status": [f"Must be {needed}."]})
+        raise Conflict(
+            f"A {booked.status} session cannot be {action}.",
+            errors={"status": [f"Must be {needed}."]},
+        )
 
 
 def _require_therapist(staff_id: uuid.UUID) -> None:
     if staff.assignable_therapist(staff_id) is None:
-        raise Invalid("No active therapist with this id in your clinic.",
-                      errors={"therapist_id": ["Not an active therapist of this clinic."]})
+        raise Invalid(
+            "No active therapist with this id in your clinic.",
+            errors={"therapist_id": ["Not an active therapist of this clinic."]},
+        )
 
 
-def _refuse_double_booking(therapist_id: uuid.UUID, starts_at: datetime, ends_at: datetime,
-                           ignore: uuid.UUID | None = None) -> None:
+def _refuse_double_booking(
+    therapist_id: uuid.UUID, starts_at: datetime, ends_at: datetime, ignore: uuid.UUID | None = None
+) -> None:
     """Refuse an overlap with another booked session of the same therapist (any couple).
 
     On PostgreSQL an exclusion constraint backs this check against concurrent bookings.
@@ -187,11 +203,15 @@ def _refuse_double_booking(therapist_id: uuid.UUID, starts_at: datetime, ends_at
 def _checked_time_shares(couple_id: uuid.UUID, shares: dict[uuid.UUID, int]) -> dict[str, int]:
     partner_ids = {partner.id for partner in couples.partners_of(couple_id)}
     if set(shares) != partner_ids:
-        raise Invalid("Give a share for each of the couple's two partners.",
-                      errors={"time_share": ["Keys must be the couple's two partner ids."]})
+        raise Invalid(
+            "Give a share for each of the couple's two partners.",
+            errors={"time_share": ["Keys must be the couple's two partner ids."]},
+        )
     if sum(shares.values()) != 100:
-        raise Invalid("Time shares must add up to 100.",
-                      errors={"time_share": [f"Adds up to {sum(shares.values())}, not 100."]})
+        raise Invalid(
+            "Time shares must add up to 100.",
+            errors={"time_share": [f"Adds up to {sum(shares.values())}, not 100."]},
+        )
     return {str(partner_id): share for partner_id, share in shares.items()}
 
 
