@@ -18,10 +18,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.couples import api as couples_api
     from service.db import uow
     from service.db.session import Database
+    from service.feedback import api as feedback_api
     from service.http import pipeline
     from service.http.api import Api
     from service.http.fields import UUIDConverter
     from service.http.limits import limiter
+    from service.instruments import api as instruments_api
     from service.ops import api as ops_api
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
@@ -89,6 +91,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         couples_api.partners_blp,
         sessions_api.blp,
         sessions_api.export_blp,
+        instruments_api.blp,
+        feedback_api.blp,
+        feedback_api.forms_blp,
+        feedback_api.alliance_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)

@@ -7,14 +7,26 @@ from service.http.api import Blueprint
 from service.http.limits import limiter
 from service.therapy_sessions.schemas import CompleteSchema
 
-blp = Blueprint("feedback", __name__, url_prefix="/v1/sessions",
-                description="Completing a session asks each partner for feedback.")
-forms_blp = Blueprint("feedback_forms", __name__, url_prefix="/v1/feedback-forms",
-                      description="The partner's side: the token in their link is the credential.")
-alliance_blp = Blueprint("alliance", __name__, url_prefix="/v1/couples",
-                         description="Each partner's alliance over time, and the gap between them.")
+blp = Blueprint(
+    "feedback",
+    __name__,
+    url_prefix="/v1/sessions",
+    description="Completing a session asks each partner for feedback.",
+)
+forms_blp = Blueprint(
+    "feedback_forms",
+    __name__,
+    url_prefix="/v1/feedback-forms",
+    description="The partner's side: the token in their link is the credential.",
+)
+alliance_blp = Blueprint(
+    "alliance",
+    __name__,
+    url_prefix="/v1/couples",
+    description="Each partner's alliance over time, and the gap between them.",
+)
 
-TOKEN = "<string(length=43):token>"
+TOKEN_RULE = "<string(length=43):token>"  # noqa: S105 - a URL rule, not a secret
 
 
 def _link_base() -> str:
@@ -56,7 +68,7 @@ class SessionFeedback(MethodView):
         return service.enter_for_partner(session_id, data)
 
 
-@forms_blp.route(f"/{TOKEN}")
+@forms_blp.route(f"/{TOKEN_RULE}")
 class PartnerForm(MethodView):
     decorators = [limiter.limit(_form_limit)]
 

@@ -16,11 +16,16 @@ _templates = Environment(
 )
 
 
-def invitation(*, first_name: str, clinic_name: str, session_date: date, url: str,
-               expires_at: datetime) -> dict[str, str]:
-    values = {"first_name": first_name, "clinic_name": clinic_name, "url": url,
-              "session_date": session_date.strftime("%-d %B %Y"),
-              "expires": expires_at.strftime("%-d %B %Y, %H:%M UTC")}
+def invitation(
+    *, first_name: str, clinic_name: str, session_date: date, url: str, expires_at: datetime
+) -> dict[str, str]:
+    values = {
+        "first_name": first_name,
+        "clinic_name": clinic_name,
+        "url": url,
+        "session_date": session_date.strftime("%-d %B %Y"),
+        "expires": expires_at.strftime("%-d %B %Y, %H:%M UTC"),
+    }
     return {
         "subject": f"{clinic_name}: how was your session?",
         "text": _templates.get_template("email/invitation.txt").render(values),

@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.therapy_sessions.schemas import SessionSchema
 
 Answers = ma.fields.Dict(
@@ -9,18 +9,27 @@ Answers = ma.fields.Dict(
     required=True,
     metadata={"description": "Item key → number.", "example": {"heard": 8, "respect": 9}},
 )
-Comment = Text(allow_none=True, max_length=1000, strip=True, metadata={
-    "description": "Private to clinicians; never shown to the other partner."})
-Safety = ma.fields.Boolean(load_default=False, metadata={
-    "description": "I would like to talk with my therapist alone about my safety."})
+Comment = Text(
+    allow_none=True,
+    max_length=1000,
+    strip=True,
+    metadata={"description": "Private to clinicians; never shown to the other partner."},
+)
+Safety = ma.fields.Boolean(
+    load_default=False,
+    metadata={"description": "I would like to talk with my therapist alone about my safety."},
+)
 
 
 class IssuedLinkSchema(ma.Schema):
     partner_id = ma.fields.UUID(dump_only=True)
     channel = ma.fields.String(dump_only=True)
-    expires_at = ma.fields.AwareDateTime(dump_only=True)
-    url = ma.fields.String(dump_only=True, allow_none=True, metadata={
-        "description": "In-clinic links only, shown this once."})
+    expires_at = Timestamp(dump_only=True)
+    url = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "In-clinic links only, shown this once."},
+    )
 
 
 class CompletedSchema(SessionSchema):
@@ -36,8 +45,9 @@ class StaffEntrySchema(ma.Schema):
     answers = Answers
     comment = Comment
     safety_concern = Safety
-    source = ma.fields.String(load_default="staff_entry",
-                              validate=ma.validate.OneOf(("staff_entry", "in_clinic")))
+    source = ma.fields.String(
+        load_default="staff_entry", validate=ma.validate.OneOf(("staff_entry", "in_clinic"))
+    )
 
 
 class ResponseSchema(ma.Schema):
@@ -52,7 +62,7 @@ class ResponseSchema(ma.Schema):
     source = ma.fields.String(dump_only=True)
     comment = ma.fields.String(dump_only=True, allow_none=True)
     safety_concern = ma.fields.Boolean(dump_only=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class ResponseListSchema(ma.Schema):
@@ -92,7 +102,7 @@ class ReceivedSchema(ma.Schema):
 
 class PointSchema(ma.Schema):
     session_id = ma.fields.UUID(dump_only=True)
-    session_at = ma.fields.AwareDateTime(dump_only=True)
+    session_at = Timestamp(dump_only=True)
     total = ma.fields.Float(dump_only=True)
     pct = ma.fields.Float(dump_only=True)
     items = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float(), dump_only=True)
@@ -108,7 +118,7 @@ class PartnerSeriesSchema(ma.Schema):
 
 class GapSchema(ma.Schema):
     session_id = ma.fields.UUID(dump_only=True)
-    session_at = ma.fields.AwareDateTime(dump_only=True)
+    session_at = Timestamp(dump_only=True)
     gap_pct = ma.fields.Float(dump_only=True)
     lower_partner_id = ma.fields.UUID(dump_only=True, allow_none=True)
 

@@ -35,13 +35,21 @@ class Gap:
     lower_partner_id: uuid.UUID | None  # None when both gave the same score
 
 
-def build(partners: Iterable[Any], responses: Iterable[Any]) -> tuple[list[PartnerSeries], list[Gap]]:
+def build(
+    partners: Iterable[Any], responses: Iterable[Any]
+) -> tuple[list[PartnerSeries], list[Gap]]:
     """`partners` have id, position, display_name; `responses` are in session order."""
     series = {p.id: PartnerSeries(p.id, p.position, p.display_name) for p in partners}
     by_session: dict[uuid.UUID, list[tuple[uuid.UUID, Point]]] = {}
     for response in responses:
-        point = Point(response.session_id, response.session_at, response.total, response.pct,
-                      dict(response.answers), response.source)
+        point = Point(
+            response.session_id,
+            response.session_at,
+            response.total,
+            response.pct,
+            dict(response.answers),
+            response.source,
+        )
         series[response.partner_id].points.append(point)
         by_session.setdefault(response.session_id, []).append((response.partner_id, point))
     gaps = [_gap(pair) for pair in by_session.values() if len(pair) == 2]

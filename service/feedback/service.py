@@ -81,8 +81,9 @@ class Completed:
 # -- staff side -------------------------------------------------------------------------------
 
 
-def complete_session(session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None,
-                     link_base: str) -> Completed:
+def complete_session(
+    session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None, link_base: str
+) -> Completed:
     """Complete the session and ask each partner for feedback, in one transaction."""
     booked = sessions.complete(session_id, time_share)
     instrument = instruments.default_alliance()
@@ -110,8 +111,9 @@ def reissue_in_clinic_links(session_id: uuid.UUID, link_base: str) -> list[Issue
     for request in open_requests:
         token = new_secret()
         request.token_hash, request.expires_at, request.status = digest(token), expires_at, "open"
-        links.append(IssuedLink(request.partner_id, "in_clinic", expires_at,
-                                _link(link_base, token)))
+        links.append(
+            IssuedLink(request.partner_id, "in_clinic", expires_at, _link(link_base, token))
+        )
         audit.record("reissue", "feedback_request", request.id)
     return links
 
@@ -120,15 +122,21 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
     """Staff record a partner's answers (tablet in the room, or paper)."""
     booked = sessions.get(session_id, audit_read=False, lock=True)
     if booked.status != "completed":
-        raise Conflict("Feedback can be recorded only for a completed session.",
-                       errors={"session": ["Not completed."]})
+        raise Conflict(
+            "Feedback can be recorded only for a completed session.",
+            errors={"session": ["Not completed."]},
+        )
     partner_ids = {partner.id for partner in couples.partners_of(booked.couple_id)}
     if data["partner_id"] not in partner_ids:
-        raise Invalid("This partner is not in the session's couple.",
-                      errors={"partner_id": ["Not a partner of this couple."]})
+        raise Invalid(
+            "This partner is not in the session's couple.",
+            errors={"partner_id": ["Not a partner of this couple."]},
+        )
     request = uow.session().scalar(
-        sa.select(FeedbackRequest).where(FeedbackRequest.session_id == booked.id,
-                                         FeedbackRequest.partner_id == data["partner_id"])
+        sa.select(FeedbackRequest).where(
+            FeedbackRequest.session_id == booked.id,
+            FeedbackRequest.partner_id == data["partner_id"],
+        )
     )
     if request is not None:
         _close_request(request)
@@ -136,16 +144,26 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
     else:
         instrument = instruments.default_alliance()
     actor = context.actor()
-    return _record(booked, data["partner_id"], instrument, data, source=data["source"],
-                   request_id=None, entered_by=actor.staff_id if actor else None)
+    return _record(
+        booked,
+        data["partner_id"],
+        instrument,
+        data,
+        source=data["source"],
+        request_id=None,
+        entered_by=actor.staff_id if actor else None,
+    )
 
 
 def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:
     booked = sessions.get(session_id, audit_read=False)
-    found = list(uow.session().scalars(
-        sa.select(FeedbackResponse).where(FeedbackResponse.session_id == booked.id)
-        .order_by(FeedbackResponse.created_at)
-    ))
+    found = list(
+        uow.session().scalars(
+            sa.select(FeedbackResponse)
+            .where(FeedbackResponse.session_id == booked.id)
+            .order_by(FeedbackResponse.created_at)
+        )
+    )
     audit.record_many("read", "feedback_response", [response.id for response in found])
     return found
 
@@ -161,10 +179,13 @@ class Alliance:
 def alliance(couple_id: uuid.UUID) -> Alliance:
     """Each partner's scores per session, in order, and the gap between the partners."""
     couple = couples.get(couple_id)
-    found = list(uow.session().scalars(
-        sa.select(FeedbackResponse).where(FeedbackResponse.couple_id == couple.id)
-        .order_by(FeedbackResponse.session_at, FeedbackResponse.id)
-    ))
+    found = list(
+        uow.session().scalars(
+            sa.select(FeedbackResponse)
+            .where(FeedbackResponse.couple_id == couple.id)
+            .order_by(FeedbackResponse.session_at, FeedbackResponse.id)
+        )
+    )
     audit.record_many("read", "feedback_response", [response.id for response in found])
     partners, gaps = series.build(couple.partners, found)
     return Alliance(couple.id, _cutoff_pct(), partners, gaps)
@@ -211,30 +232,50 @@ def submit(grant: Grant, data: dict[str, Any]) -> FeedbackResponse:
     request = _request(grant)
     booked = sessions.get(request.session_id, audit_read=False, lock=True)
     _close_request(request)
-    return _record(booked, request.partner_id, instruments.get(request.instrument_id), data,
-                   source="partner_link", request_id=request.id, entered_by=None)
+    return _record(
+        booked,
+        request.partner_id,
+        instruments.get(request.instrument_id),
+        data,
+        source="partner_link",
+        request_id=request.id,
+        entered_by=None,
+    )
 
 
 # -- internals --------------------------------------------------------------------------------
 
 
-def _issue(booked: TherapySession, partner: Any, instrument: Instrument, expires_at: datetime,
-           link_base: str) -> IssuedLink:
+def _issue(
+    booked: TherapySession,
+    partner: Any,
+    instrument: Instrument,
+    expires_at: datetime,
+    link_base: str,
+) -> IssuedLink:
     token = new_secret()
     request = FeedbackRequest(
-        session_id=booked.id, partner_id=partner.id, instrument_id=instrument.id,
-        channel=partner.feedback_channel, token_hash=digest(token), expires_at=expires_at,
+        session_id=booked.id,
+        partner_id=partner.id,
+        instrument_id=instrument.id,
+        channel=partner.feedback_channel,
+        token_hash=digest(token),
+        expires_at=expires_at,
     )
     uow.session().add(request)
     url = _link(link_base, token)
     if partner.feedback_channel == "email" and partner.email:
         notifications.enqueue_email(
-            topic="feedback.invitation", to=partner.email,
+            topic="feedback.invitation",
+            to=partner.email,
             **messages.invitation(
-                first_name=partner.display_name.split()[0], clinic_name=clinics.name(),
+                first_name=partner.display_name.split()[0],
+                clinic_name=clinics.name(),
                 session_date=booked.starts_at.astimezone(
-                    zoneinfo.ZoneInfo(clinics.timezone())).date(),
-                url=url, expires_at=expires_at,
+                    zoneinfo.ZoneInfo(clinics.timezone())
+                ).date(),
+                url=url,
+                expires_at=expires_at,
             ),
         )
         return IssuedLink(partner.id, "email", expires_at)
@@ -253,22 +294,42 @@ def _close_request(request: FeedbackRequest) -> None:
         raise Conflict("This feedback was already answered. Thank you.")
 
 
-def _record(booked: TherapySession, partner_id: uuid.UUID, instrument: Instrument,
-            data: dict[str, Any], *, source: str, request_id: uuid.UUID | None,
-            entered_by: uuid.UUID | None) -> FeedbackResponse:
+def _record(
+    booked: TherapySession,
+    partner_id: uuid.UUID,
+    instrument: Instrument,
+    data: dict[str, Any],
+    *,
+    source: str,
+    request_id: uuid.UUID | None,
+    entered_by: uuid.UUID | None,
+) -> FeedbackResponse:
     scored = instruments.score(instrument, data["answers"])
     session = uow.session()
-    already = session.scalar(sa.select(FeedbackResponse.id).where(
-        FeedbackResponse.session_id == booked.id, FeedbackResponse.partner_id == partner_id))
+    already = session.scalar(
+        sa.select(FeedbackResponse.id).where(
+            FeedbackResponse.session_id == booked.id, FeedbackResponse.partner_id == partner_id
+        )
+    )
     if already is not None:
-        raise Conflict("This partner already answered for this session.",
-                       errors={"partner_id": ["Already answered."]})
+        raise Conflict(
+            "This partner already answered for this session.",
+            errors={"partner_id": ["Already answered."]},
+        )
     response = FeedbackResponse(
-        session_id=booked.id, partner_id=partner_id, couple_id=booked.couple_id,
-        session_at=booked.starts_at, instrument_id=instrument.id,
-        instrument_version=instrument.version, answers=scored.answers, total=scored.total,
-        pct=scored.pct, source=source, comment=data.get("comment") or None,
-        safety_concern=bool(data.get("safety_concern")), entered_by=entered_by,
+        session_id=booked.id,
+        partner_id=partner_id,
+        couple_id=booked.couple_id,
+        session_at=booked.starts_at,
+        instrument_id=instrument.id,
+        instrument_version=instrument.version,
+        answers=scored.answers,
+        total=scored.total,
+        pct=scored.pct,
+        source=source,
+        comment=data.get("comment") or None,
+        safety_concern=bool(data.get("safety_concern")),
+        entered_by=entered_by,
     )
     session.add(response)
     instruments.mark_answered(instrument)
@@ -300,9 +361,17 @@ def _link_ttl_hours() -> int:
 def _localised(item: dict[str, Any], locale: str) -> dict[str, Any]:
     def pick(texts: dict[str, str] | None) -> str:
         texts = texts or {}
-        return texts.get(locale) or texts.get(locale[:2]) or texts.get("en") or next(
-            iter(texts.values()), "")
+        return (
+            texts.get(locale)
+            or texts.get(locale[:2])
+            or texts.get("en")
+            or next(iter(texts.values()), "")
+        )
 
     anchors = item.get("anchors") or {}
-    return {**item, "label": pick(item.get("text")), "min_label": pick(anchors.get("min")),
-            "max_label": pick(anchors.get("max"))}
+    return {
+        **item,
+        "label": pick(item.get("text")),
+        "min_label": pick(anchors.get("min")),
+        "max_label": pick(anchors.get("max")),
+    }

@@ -6,8 +6,12 @@ from service.http.idempotency import idempotent
 from service.http.pagination import paged
 from service.instruments import schemas, service
 
-blp = Blueprint("instruments", __name__, url_prefix="/v1/instruments",
-                description="Feedback questionnaires: built-in SAC-8 and the clinic's own.")
+blp = Blueprint(
+    "instruments",
+    __name__,
+    url_prefix="/v1/instruments",
+    description="Feedback questionnaires: built-in SAC-8 and the clinic's own.",
+)
 
 
 @blp.route("")

@@ -35,8 +35,9 @@ SAC8: dict[str, object] = {
         _item("openness", "I could be open and honest in this session.", watch=True),
         _item("goals", "We worked on what I want to work on."),
         _item("approach", "The therapist's approach fits me."),
-        _item("balance", "The therapist was fair to both of us and did not take sides.",
-              watch=True),
+        _item(
+            "balance", "The therapist was fair to both of us and did not take sides.", watch=True
+        ),
         _item("airtime", "I had enough time to say what I needed to say.", watch=True),
         _item("confidence", "I trust this therapist can help us."),
     ],

@@ -25,7 +25,7 @@ class Instrument(Keyed, Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     title: Mapped[dict]
     items: Mapped[list[dict]] = mapped_column(sa.JSON)
-    norms: Mapped[dict | None]
+    norms: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
     cutoff_pct: Mapped[float | None]
     # Set when the first response arrives: from then on the version is frozen.
     answered_at: Mapped[datetime | None]

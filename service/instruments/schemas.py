@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import Text
+from service.http.fields import Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
@@ -8,15 +8,17 @@ Texts = ma.fields.Dict(
     keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)),
     values=Text(min_length=1, max_length=500),
     validate=ma.validate.Length(min=1, max=20),
-    metadata={"description": "Text per locale, e.g. {\"en\": \"...\"}.", "example": {"en": "..."}},
+    metadata={"description": 'Text per locale, e.g. {"en": "..."}.', "example": {"en": "..."}},
 )
 
 
 class AnchorsSchema(ma.Schema):
-    min = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)),
-                         values=Text(max_length=60))
-    max = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)),
-                         values=Text(max_length=60))
+    min = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)), values=Text(max_length=60)
+    )
+    max = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)), values=Text(max_length=60)
+    )
 
 
 class ItemSchema(ma.Schema):
@@ -37,10 +39,12 @@ class ItemSchema(ma.Schema):
 
 
 class NormsSchema(ma.Schema):
-    sd = ma.fields.Float(required=True, validate=ma.validate.Range(min=0, min_inclusive=False,
-                                                                   max=10000))
-    reliability = ma.fields.Float(required=True, validate=ma.validate.Range(
-        min=0, max=1, max_inclusive=False))
+    sd = ma.fields.Float(
+        required=True, validate=ma.validate.Range(min=0, min_inclusive=False, max=10000)
+    )
+    reliability = ma.fields.Float(
+        required=True, validate=ma.validate.Range(min=0, max=1, max_inclusive=False)
+    )
 
 
 def _unique_item_keys(items: list[dict]) -> None:
@@ -49,8 +53,9 @@ def _unique_item_keys(items: list[dict]) -> None:
         raise ma.ValidationError("Item keys must be unique.")
 
 
-Items = ma.fields.List(ma.fields.Nested(ItemSchema),
-                       validate=[ma.validate.Length(min=1, max=60), _unique_item_keys])
+Items = ma.fields.List(
+    ma.fields.Nested(ItemSchema), validate=[ma.validate.Length(min=1, max=60), _unique_item_keys]
+)
 
 
 class InstrumentSchema(ma.Schema):
@@ -63,8 +68,8 @@ class InstrumentSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(ItemSchema), dump_only=True)
     norms = ma.fields.Nested(NormsSchema, dump_only=True, allow_none=True)
     cutoff_pct = ma.fields.Float(dump_only=True, allow_none=True)
-    answered_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = ma.fields.AwareDateTime(dump_only=True)
+    answered_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class InstrumentCreateSchema(ma.Schema):

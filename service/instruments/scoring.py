@@ -1,7 +1,7 @@
 """Scoring: validate one response against an instrument's items, then total and percent of
 scale. Pure: the standard library only.
 
-`pct = 100 · (total − min_total) / (max_total − min_total)` so one alert policy serves every
+`pct = 100 · (total - min_total) / (max_total - min_total)` so one alert policy serves every
 instrument (DESIGN §7).
 """
 
@@ -23,8 +23,13 @@ class Item:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Item:
-        return cls(key=str(data["key"]), min=data["min"], max=data["max"],
-                   step=data.get("step", 1), watch=bool(data.get("watch", False)))
+        return cls(
+            key=str(data["key"]),
+            min=data["min"],
+            max=data["max"],
+            step=data.get("step", 1),
+            watch=bool(data.get("watch", False)),
+        )
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ def visible() -> sa.Select[tuple[Instrument]]:
     )
 
 
-def list_instruments(page: PageRequest, *, kind: str | None = None,
-                     key: str | None = None) -> Page[Instrument]:
+def list_instruments(
+    page: PageRequest, *, kind: str | None = None, key: str | None = None
+) -> Page[Instrument]:
     stmt = visible()
     if kind:
         stmt = stmt.where(Instrument.kind == kind)
@@ -49,16 +50,20 @@ def get(instrument_id: uuid.UUID) -> Instrument:
 def define(data: dict[str, Any]) -> Instrument:
     taken = uow.session().scalar(visible().where(Instrument.key == data["key"]).limit(1))
     if taken is not None:
-        raise Conflict("An instrument with this key exists; publish a new version of it.",
-                       errors={"key": ["Already used."]})
+        raise Conflict(
+            "An instrument with this key exists; publish a new version of it.",
+            errors={"key": ["Already used."]},
+        )
     return _add(data, version=1)
 
 
 def revise(instrument_id: uuid.UUID, changes: dict[str, Any]) -> Instrument:
     instrument = _own(instrument_id, for_update=True)
     if instrument.answered_at is not None:
-        raise Conflict("This version has responses and is frozen; publish a new version.",
-                       errors={"items": ["Frozen since the first response."]})
+        raise Conflict(
+            "This version has responses and is frozen; publish a new version.",
+            errors={"items": ["Frozen since the first response."]},
+        )
     for name, value in changes.items():
         setattr(instrument, name, value)
     uow.session().flush()
@@ -73,16 +78,20 @@ def publish_version(instrument_id: uuid.UUID, changes: dict[str, Any]) -> Instru
             Instrument.key == base.key, Instrument.clinic_id == context.clinic_id()
         )
     ) or (base.version if base.clinic_id is None else 0)
-    data = {name: getattr(base, name) for name in
-            ("key", "kind", "title", "items", "norms", "cutoff_pct")} | changes
+    data = {
+        name: getattr(base, name)
+        for name in ("key", "kind", "title", "items", "norms", "cutoff_pct")
+    } | changes
     return _add(data, version=latest + 1)
 
 
 def make_default(instrument_id: uuid.UUID) -> Instrument:
     instrument = get(instrument_id)
     if instrument.kind != "alliance":
-        raise Invalid("Only an alliance instrument can be the feedback default.",
-                      errors={"kind": ["Must be alliance."]})
+        raise Invalid(
+            "Only an alliance instrument can be the feedback default.",
+            errors={"kind": ["Must be alliance."]},
+        )
     clinics.update_feedback_settings({DEFAULT_SETTING: str(instrument.id)})
     return instrument
 
@@ -97,8 +106,10 @@ def score(instrument: Instrument, answers: dict[str, Any]) -> scoring.Score:
     try:
         return scoring.score([scoring.Item.from_dict(item) for item in instrument.items], answers)
     except scoring.AnswerErrors as exc:
-        raise Invalid("Some answers do not fit the questionnaire.",
-                      errors={f"answers.{key}": msgs for key, msgs in exc.errors.items()}) from exc
+        raise Invalid(
+            "Some answers do not fit the questionnaire.",
+            errors={f"answers.{key}": msgs for key, msgs in exc.errors.items()},
+        ) from exc
 
 
 def mark_answered(instrument: Instrument) -> None:

@@ -9,8 +9,9 @@ from service.notifications.models import OutboxMessage
 
 
 def enqueue_email(*, topic: str, to: str, subject: str, text: str, html: str) -> OutboxMessage:
-    message = OutboxMessage(channel="email", topic=topic, recipient=to, subject=subject,
-                            body_text=text, body_html=html)
+    message = OutboxMessage(
+        channel="email", topic=topic, recipient=to, subject=subject, body_text=text, body_html=html
+    )
     uow.session().add(message)
     return message
 

@@ -60,15 +60,6 @@ class OneSession(MethodView):
         return booked, etags.headers_for(booked.version)
 
 
-@blp.route("/<uuid:session_id>/complete")
-class CompleteSession(MethodView):
-    @require("sessions.write")
-    @blp.arguments(schemas.CompleteSchema, required=False)
-    @blp.response(200, schemas.SessionSchema)
-    def post(self, data, session_id):
-        return service.complete(session_id, data.get("time_share"))
-
-
 @blp.route("/<uuid:session_id>/cancel")
 class CancelSession(MethodView):
     @require("sessions.write")
