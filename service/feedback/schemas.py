@@ -1,5 +1,6 @@
 import marshmallow as ma
 
+from service.core import context
 from service.http.fields import Text, Timestamp
 from service.therapy_sessions.schemas import SessionSchema
 
@@ -50,6 +51,18 @@ class StaffEntrySchema(ma.Schema):
     )
 
 
+def _for_clinicians(attribute: str, openapi_type: str) -> ma.fields.Function:
+    """Private to clinicians (DESIGN §7): integrator clients get null."""
+
+    def read(response: object) -> object:
+        actor = context.actor()
+        return getattr(response, attribute) if actor is not None and actor.kind == "staff" else None
+
+    return ma.fields.Function(
+        read, dump_only=True, allow_none=True, metadata={"type": [openapi_type, "null"]}
+    )
+
+
 class ResponseSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     session_id = ma.fields.UUID(dump_only=True)
@@ -60,8 +73,8 @@ class ResponseSchema(ma.Schema):
     total = ma.fields.Float(dump_only=True)
     pct = ma.fields.Float(dump_only=True)
     source = ma.fields.String(dump_only=True)
-    comment = ma.fields.String(dump_only=True, allow_none=True)
-    safety_concern = ma.fields.Boolean(dump_only=True)
+    comment = _for_clinicians("comment", "string")
+    safety_concern = _for_clinicians("safety_concern", "boolean")
     created_at = Timestamp(dump_only=True)
 
 

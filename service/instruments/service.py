@@ -113,8 +113,8 @@ def score(instrument: Instrument, answers: dict[str, Any]) -> scoring.Score:
 
 
 def mark_answered(instrument: Instrument) -> None:
-    """Freeze the version at its first response."""
-    if instrument.answered_at is None:
+    """Freeze a clinic's version at its first response (built-ins are never editable)."""
+    if instrument.clinic_id is not None and instrument.answered_at is None:
         uow.session().execute(
             sa.update(Instrument)
             .where(Instrument.id == instrument.id, Instrument.answered_at.is_(None))
