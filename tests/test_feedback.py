@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from service.core import context
 from service.db import uow
 from service.instruments.catalog import SAC8, SAC8_ID
+from service.feedback.models import FeedbackRequest
 from service.notifications.models import OutboxMessage
 from tests.practice import PAST, new_couple, new_session
 
@@ -142,11 +143,9 @@ def test_unknown_and_expired_links(client, care):
     token = _token(_links(care)["in_clinic"])
     with context.system_context("test check"), uow.unit_of_work() as session:
         session.execute(
-            sa.text(
-                "UPDATE feedback_requests SET expires_at = now() - interval '1 minute' "
-                "WHERE clinic_id = :c"
-            ),
-            {"c": care["clinic"].id},
+            sa.update(FeedbackRequest)
+            .where(FeedbackRequest.clinic_id == care["clinic"].id)
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     assert client.get(f"/v1/feedback-forms/{token}").status_code == 410
     assert (
