@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.staff import pages as staff_pages
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
     from service.therapy_sessions import api as sessions_api
+    from service.web import pages as web_pages
 
     settings = settings or Settings.from_env()
     json_logging.configure(settings.log_level)
@@ -90,14 +91,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         couples_api.blp,
         couples_api.partners_blp,
         sessions_api.blp,
-        sessions_api.export_blp,
         instruments_api.blp,
         feedback_api.blp,
         feedback_api.forms_blp,
         feedback_api.alliance_blp,
+        feedback_api.partner_data_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)
-    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
+    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp):
         app.register_blueprint(blueprint)
     return app

@@ -19,6 +19,13 @@ forms_blp = Blueprint(
     url_prefix="/v1/feedback-forms",
     description="The partner's side: the token in their link is the credential.",
 )
+# Erasure and export live here: the highest feature holding a partner's and couple's data.
+partner_data_blp = Blueprint(
+    "partner_data",
+    __name__,
+    url_prefix="/v1",
+    description="Right of access (export) and erasure of a couple's and partner's data.",
+)
 alliance_blp = Blueprint(
     "alliance",
     __name__,
@@ -103,3 +110,19 @@ class AllianceChart(MethodView):
     @alliance_blp.response(200, {"type": "string"}, content_type="image/svg+xml")
     def get(self, couple_id):
         return Response(chart.render(service.alliance(couple_id)), mimetype="image/svg+xml")
+
+
+@partner_data_blp.route("/couples/<uuid:couple_id>/export")
+class CoupleExport(MethodView):
+    @require("couples.read")
+    @partner_data_blp.response(200, schemas.CoupleExportSchema)
+    def get(self, couple_id):
+        return service.export_couple(couple_id)
+
+
+@partner_data_blp.route("/partners/<uuid:partner_id>/erase")
+class ErasePartner(MethodView):
+    @require("couples.write", roles=("admin",))
+    @partner_data_blp.response(200, schemas.ErasedPartnerSchema)
+    def post(self, partner_id):
+        return service.erase_partner(partner_id)

@@ -1,6 +1,7 @@
 import marshmallow as ma
 
 from service.core import context
+from service.couples.schemas import CoupleSchema, PartnerSchema
 from service.http.fields import Text, Timestamp
 from service.therapy_sessions.schemas import SessionSchema
 
@@ -141,3 +142,25 @@ class AllianceSchema(ma.Schema):
     cutoff_pct = ma.fields.Float(dump_only=True)
     partners = ma.fields.List(ma.fields.Nested(PartnerSeriesSchema), dump_only=True)
     gaps = ma.fields.List(ma.fields.Nested(GapSchema), dump_only=True)
+
+
+class RequestSummarySchema(ma.Schema):
+    """A link's history, without its token."""
+
+    session_id = ma.fields.UUID(dump_only=True)
+    partner_id = ma.fields.UUID(dump_only=True)
+    channel = ma.fields.String(dump_only=True)
+    status = ma.fields.String(dump_only=True)
+    expires_at = Timestamp(dump_only=True)
+    answered_at = Timestamp(dump_only=True, allow_none=True)
+
+
+class CoupleExportSchema(ma.Schema):
+    exported_at = Timestamp(dump_only=True)
+    couple = ma.fields.Nested(CoupleSchema, dump_only=True)
+    sessions = ma.fields.List(ma.fields.Nested(SessionSchema), dump_only=True)
+    feedback_requests = ma.fields.List(ma.fields.Nested(RequestSummarySchema), dump_only=True)
+    feedback_responses = ma.fields.List(ma.fields.Nested(ResponseSchema), dump_only=True)
+
+
+ErasedPartnerSchema = PartnerSchema

@@ -191,6 +191,54 @@ def alliance(couple_id: uuid.UUID) -> Alliance:
     return Alliance(couple.id, _cutoff_pct(), partners, gaps)
 
 
+def export_couple(couple_id: uuid.UUID) -> dict[str, Any]:
+    """Everything held about a couple, as one document (the right of access)."""
+    couple = couples.get(couple_id, audit_read=False)
+    session = uow.session()
+    requests = session.scalars(
+        sa.select(FeedbackRequest)
+        .where(FeedbackRequest.partner_id.in_([p.id for p in couple.partners]))
+        .order_by(FeedbackRequest.created_at)
+    )
+    responses = session.scalars(
+        sa.select(FeedbackResponse)
+        .where(FeedbackResponse.couple_id == couple.id)
+        .order_by(FeedbackResponse.session_at)
+    )
+    audit.record("export", "couple", couple.id)
+    return {
+        "exported_at": utcnow(),
+        "couple": couple,
+        "sessions": sessions.of_couple(couple.id),
+        "feedback_requests": list(requests),
+        "feedback_responses": list(responses),
+    }
+
+
+def erase_partner(partner_id: uuid.UUID) -> Any:
+    """Erasure wherever the partner's data is held: their details (couples), their open
+    links, their private comments, and undelivered emails to them. Scores stay, de-identified."""
+    email = couples.get_partner(partner_id, audit_read=False).email
+    partner = couples.erase_partner(partner_id)
+    session = uow.session()
+    session.execute(
+        sa.update(FeedbackRequest)
+        .where(
+            FeedbackRequest.partner_id == partner.id,
+            FeedbackRequest.status.in_(("open", "expired")),
+        )
+        .values(status="revoked")
+    )
+    session.execute(
+        sa.update(FeedbackResponse)
+        .where(FeedbackResponse.partner_id == partner.id)
+        .values(comment=None)
+    )
+    if email:
+        notifications.forget_emails_to(email)
+    return partner
+
+
 # -- partner side -----------------------------------------------------------------------------
 
 
