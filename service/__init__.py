@@ -9,6 +9,7 @@ from service.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    from service.alerts import api as alerts_api
     from service.audit import api as audit_api
     from service.auth import api as auth_api
     from service.auth.resource import SECURITY_SCHEME
@@ -94,8 +95,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         instruments_api.blp,
         feedback_api.blp,
         feedback_api.forms_blp,
-        feedback_api.alliance_blp,
         feedback_api.partner_data_blp,
+        alerts_api.recording_blp,
+        alerts_api.alliance_blp,
+        alerts_api.blp,
+        alerts_api.policy_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)

@@ -1,5 +1,6 @@
 """Every model module, imported in one place so metadata is complete (alembic, tests)."""
 
+from service.alerts import models as alert_models
 from service.audit import models as audit_models
 from service.auth import models as auth_models
 from service.clinics import models as clinic_models
@@ -14,6 +15,6 @@ from service.therapy_sessions import models as session_models
 
 MODEL_MODULES = (
     clinic_models, staff_models, audit_models, auth_models, idempotency, couple_models,
-    session_models, notification_models, instrument_models, feedback_models,
+    session_models, notification_models, instrument_models, feedback_models, alert_models,
 )
 metadata = Base.metadata

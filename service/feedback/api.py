@@ -1,8 +1,8 @@
-from flask import Response, current_app
+from flask import current_app
 from flask.views import MethodView
 
 from service.auth.resource import bind_partner, public, require
-from service.feedback import chart, schemas, service
+from service.feedback import schemas, service
 from service.http.api import Blueprint
 from service.http.limits import limiter
 from service.therapy_sessions.schemas import CompleteSchema
@@ -25,12 +25,6 @@ partner_data_blp = Blueprint(
     __name__,
     url_prefix="/v1",
     description="Right of access (export) and erasure of a couple's and partner's data.",
-)
-alliance_blp = Blueprint(
-    "alliance",
-    __name__,
-    url_prefix="/v1/couples",
-    description="Each partner's alliance over time, and the gap between them.",
 )
 
 TOKEN_RULE = "<string(length=43):token>"  # noqa: S105 - a URL rule, not a secret
@@ -68,12 +62,6 @@ class SessionFeedback(MethodView):
     def get(self, session_id):
         return {"items": service.session_responses(session_id)}
 
-    @require("feedback.write")
-    @blp.arguments(schemas.StaffEntrySchema)
-    @blp.response(201, schemas.ResponseSchema)
-    def post(self, data, session_id):
-        return service.enter_for_partner(session_id, data)
-
 
 @forms_blp.route(f"/{TOKEN_RULE}")
 class PartnerForm(MethodView):
@@ -85,31 +73,6 @@ class PartnerForm(MethodView):
         grant = service.resolve_token(token)
         bind_partner(grant.clinic_id, grant.partner_id)
         return service.form(grant)
-
-    @public
-    @forms_blp.arguments(schemas.SubmitSchema)
-    @forms_blp.response(201, schemas.ReceivedSchema)
-    def post(self, data, token):
-        grant = service.resolve_token(token)
-        bind_partner(grant.clinic_id, grant.partner_id)
-        service.submit(grant, data)
-        return {"status": "received", "message": service.THANKS}
-
-
-@alliance_blp.route("/<uuid:couple_id>/alliance")
-class Alliance(MethodView):
-    @require("feedback.read")
-    @alliance_blp.response(200, schemas.AllianceSchema)
-    def get(self, couple_id):
-        return service.alliance(couple_id)
-
-
-@alliance_blp.route("/<uuid:couple_id>/alliance.svg")
-class AllianceChart(MethodView):
-    @require("feedback.read")
-    @alliance_blp.response(200, {"type": "string"}, content_type="image/svg+xml")
-    def get(self, couple_id):
-        return Response(chart.render(service.alliance(couple_id)), mimetype="image/svg+xml")
 
 
 @partner_data_blp.route("/couples/<uuid:couple_id>/export")

@@ -239,6 +239,30 @@ def erase_partner(partner_id: uuid.UUID) -> Any:
     return partner
 
 
+@dataclass(frozen=True)
+class History:
+    """A couple's completed sessions (oldest first) with the feedback given for them."""
+
+    couple: Any
+    sessions: list[TherapySession]
+    responses: dict[uuid.UUID, list[FeedbackResponse]]
+    instruments: dict[uuid.UUID, Instrument]
+
+
+def history(couple_id: uuid.UUID, *, upto: datetime | None = None,
+            size: int | None = None) -> History:
+    """The last `size` completed sessions up to `upto` (all when None), in four reads."""
+    couple = couples.get(couple_id, audit_read=False)
+    window = sessions.completed_window(couple.id, upto or utcnow(), size)
+    found = uow.session().scalars(sa.select(FeedbackResponse).where(
+        FeedbackResponse.session_id.in_([booked.id for booked in window])))
+    by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
+    for response in found:
+        by_session.setdefault(response.session_id, []).append(response)
+    used = {r.instrument_id for responses in by_session.values() for r in responses}
+    return History(couple, window, by_session, instruments.get_many(used) if used else {})
+
+
 # -- partner side -----------------------------------------------------------------------------
 
 

@@ -47,6 +47,11 @@ def get(instrument_id: uuid.UUID) -> Instrument:
     return found
 
 
+def get_many(instrument_ids: set[uuid.UUID]) -> dict[uuid.UUID, Instrument]:
+    found = uow.session().scalars(visible().where(Instrument.id.in_(instrument_ids)))
+    return {instrument.id: instrument for instrument in found}
+
+
 def define(data: dict[str, Any]) -> Instrument:
     taken = uow.session().scalar(visible().where(Instrument.key == data["key"]).limit(1))
     if taken is not None:

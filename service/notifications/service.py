@@ -16,6 +16,13 @@ def enqueue_email(*, topic: str, to: str, subject: str, text: str, html: str) ->
     return message
 
 
+def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
+    """A change event for webhooks and the events feed. Payloads carry ids, never PHI."""
+    message = OutboxMessage(channel="webhook", topic=topic, recipient="*", payload=payload)
+    uow.session().add(message)
+    return message
+
+
 def forget_emails_to(address: str) -> int:
     """Erasure: drop undelivered emails to this address (they hold it and a link)."""
     result = uow.session().execute(

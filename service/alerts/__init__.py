@@ -1,0 +1,1 @@
+"""Alert engine: pure rules, the clinic policy, evaluation on submit, alerts and backtest."""

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.base import Base, ClinicOwned, Versioned, clinic_fk
+
+
+class AlertPolicy(ClinicOwned, Versioned, Base):
+    """The clinic's alert thresholds (one row per clinic; absent = the defaults)."""
+
+    __tablename__ = "alert_policies"
+    __table_args__ = ClinicOwned.tenant_table_args(sa.UniqueConstraint("clinic_id"))
+
+    settings: Mapped[dict]
+
+
+class Alert(ClinicOwned, Versioned, Base):
+    """A rule that fired for a couple (and a partner, unless couple-level).
+
+    `open_key` is set while the alert is not resolved and is unique per clinic, so the
+    database itself keeps at most one open alert per (couple, partner or none, rule).
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = ClinicOwned.tenant_table_args(
+        clinic_fk("couple_id", "couples"),
+        clinic_fk("partner_id", "partners"),
+        sa.UniqueConstraint("clinic_id", "open_key"),
+        sa.Index(None, "clinic_id", "couple_id", "created_at"),
+        sa.Index(None, "clinic_id", "status", "created_at"),
+        sa.CheckConstraint(
+            "status IN ('open', 'acknowledged', 'snoozed', 'resolved')", name="status"
+        ),
+        sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+    )
+
+    couple_id: Mapped[uuid.UUID]
+    partner_id: Mapped[uuid.UUID | None]
+    therapist_id: Mapped[uuid.UUID]
+    rule: Mapped[str] = mapped_column(sa.String(32))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    open_key: Mapped[str | None] = mapped_column(sa.String(120))
+    evidence: Mapped[dict]
+    occurrences: Mapped[int] = mapped_column(default=1)
+    first_session_id: Mapped[uuid.UUID]
+    last_session_id: Mapped[uuid.UUID]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[uuid.UUID | None]
+    snoozed_until: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[uuid.UUID | None]
+    resolution_note: Mapped[str | None] = mapped_column(sa.String(2000))
