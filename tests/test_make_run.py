@@ -31,7 +31,7 @@ def _wait_ready(base: str, process: subprocess.Popen, seconds: float) -> None:
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or busy starting
             pass
         time.sleep(0.5)
     pytest.fail(f"/readyz did not answer 200 within {seconds:g} s")
