@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from service.core import context
 from service.db import uow
-from service.instruments.catalog import SAC8, SAC8_ID
 from service.feedback.models import FeedbackRequest
+from service.instruments.catalog import SAC8, SAC8_ID
 from service.notifications.models import OutboxMessage
 from tests.practice import PAST, new_couple, new_session
 
