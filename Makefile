@@ -43,8 +43,10 @@ constraints:
 migrate: $(STAMP)
 	$(BIN)/alembic upgrade head
 
+# The seed's JSON (logins, couples, a fresh partner link) is kept in var/ for `make run`.
 seed-demo: migrate
-	$(BIN)/flask --app wsgi seed-demo
+	mkdir -p var
+	$(BIN)/flask --app wsgi seed-demo | tee var/demo.json
 
 # The API in the foreground (Ctrl-C stops it). Background processes that `make run` will start
 # beside gunicorn (the outbox worker, `python -m service.worker`) belong just before `exec`.
@@ -55,6 +57,8 @@ run: seed-demo
 	@echo "  OpenAPI document:                              $(BASE_URL)/openapi.json"
 	@echo "  Readiness (database reachable):                $(BASE_URL)/readyz"
 	@echo "  Demo logins: the \"logins\" printed above (clinic slug: demo)"
+	@echo "  A partner's feedback form, open it on a phone:  $$($(BIN)/python -c \
+		'import json; print(json.load(open("var/demo.json"))["partner_link"])')"
 	@echo
 	exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
 
