@@ -18,16 +18,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.couples import api as couples_api
     from service.db import uow
     from service.db.session import Database
+    from service.feedback import api as feedback_api
     from service.http import pipeline
     from service.http.api import Api
     from service.http.fields import UUIDConverter
     from service.http.limits import limiter
+    from service.instruments import api as instruments_api
     from service.ops import api as ops_api
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
     from service.staff import pages as staff_pages
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
     from service.therapy_sessions import api as sessions_api
+    from service.web import pages as web_pages
 
     settings = settings or Settings.from_env()
     json_logging.configure(settings.log_level)
@@ -88,10 +91,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         couples_api.blp,
         couples_api.partners_blp,
         sessions_api.blp,
-        sessions_api.export_blp,
+        instruments_api.blp,
+        feedback_api.blp,
+        feedback_api.forms_blp,
+        feedback_api.alliance_blp,
+        feedback_api.partner_data_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)
-    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp):
+    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp):
         app.register_blueprint(blueprint)
     return app

@@ -20,10 +20,13 @@ from service.clinics.models import Clinic
 from service.core import context
 from service.core.clock import utcnow
 from service.core.context import Actor
+from service.core.errors import Conflict
 from service.core.paging import PageRequest
 from service.core.passwords import hash_secret, verify_secret
 from service.couples import service as couples
 from service.db import uow
+from service.feedback import service as feedback
+from service.instruments.catalog import SAC8
 from service.settings import Settings
 from service.staff.models import StaffMember
 from service.therapy_sessions import service as sessions
@@ -99,15 +102,21 @@ def seed(settings: Settings) -> dict[str, Any]:
                 sa.select(StaffMember).where(StaffMember.clinic_id == clinic.id)
             )
         }
-    admin = Actor(kind="staff", subject=str(staff_ids[STAFF[0].email]), clinic_id=clinic.id,
-                  roles=frozenset({"admin"}))
+    admin = Actor(
+        kind="staff",
+        subject=str(staff_ids[STAFF[0].email]),
+        clinic_id=clinic.id,
+        roles=frozenset({"admin"}),
+    )
     with context.tenant_context(clinic.id, admin), uow.unit_of_work():
         couples_made = _practice(staff_ids)
+        partner_link = _open_partner_link(settings.base_url)
     return {
         "clinic": {"id": str(clinic.id), "name": clinic.name, "slug": clinic.slug},
         "logins": logins,
         "docs_client_id": docs_client.client_id,
         "couples": couples_made,
+        "partner_link": partner_link,
     }
 
 
@@ -117,28 +126,82 @@ class DemoCouple:
     therapist_email: str
     partners: tuple[dict[str, Any], dict[str, Any]]
     goals: tuple[str, ...]
+    # Each partner's average answer (0-10) per weekly session; None = no feedback given.
+    history: tuple[tuple[int | None, ...], tuple[int | None, ...]]
 
 
 COUPLES = (
-    DemoCouple("Jordan & Riley", "ana.reyes@harbor.example",
-               ({"display_name": "Jordan Avery", "email": "jordan@example.org",
-                 "pronouns": "he/him", "personal_goals": ["Stop the cold silences"]},
-                {"display_name": "Riley Avery", "email": "riley@example.org",
-                 "pronouns": "she/her", "personal_goals": ["Feel like a team again"]}),
-               ("Argue without hurting each other",)),
-    DemoCouple("Priya & Tom", "ana.reyes@harbor.example",
-               ({"display_name": "Priya Nair", "feedback_channel": "in_clinic",
-                 "pronouns": "she/her", "personal_goals": ["Be heard about the move"]},
-                {"display_name": "Tom Becker", "feedback_channel": "in_clinic",
-                 "pronouns": "he/him", "personal_goals": ["Less blame"]}),
-               ("Decide together about moving abroad",)),
-    DemoCouple("Lee & Morgan", "sam.whitfield@harbor.example",
-               ({"display_name": "Lee Chen", "email": "lee@example.org",
-                 "pronouns": "they/them", "personal_goals": ["Rebuild trust"]},
-                {"display_name": "Morgan Diaz", "email": "morgan@example.org",
-                 "pronouns": "she/her", "personal_goals": ["Share the load at home"]}),
-               ("Trust after the affair",)),
+    DemoCouple(
+        "Jordan & Riley",
+        "ana.reyes@harbor.example",
+        (
+            {
+                "display_name": "Jordan Avery",
+                "email": "jordan@example.org",
+                "pronouns": "he/him",
+                "personal_goals": ["Stop the cold silences"],
+            },
+            {
+                "display_name": "Riley Avery",
+                "email": "riley@example.org",
+                "pronouns": "she/her",
+                "personal_goals": ["Feel like a team again"],
+            },
+        ),
+        ("Argue without hurting each other",),
+        (
+            (9, 9, 9, 9, 9, 9, 9, 9, 8, 7, 6, 6),  # Jordan drifts away: drop and trend
+            (9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9),
+        ),
+    ),
+    DemoCouple(
+        "Priya & Tom",
+        "ana.reyes@harbor.example",
+        (
+            {
+                "display_name": "Priya Nair",
+                "feedback_channel": "in_clinic",
+                "pronouns": "she/her",
+                "personal_goals": ["Be heard about the move"],
+            },
+            {
+                "display_name": "Tom Becker",
+                "feedback_channel": "in_clinic",
+                "pronouns": "he/him",
+                "personal_goals": ["Less blame"],
+            },
+        ),
+        ("Decide together about moving abroad",),
+        (
+            (9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9),  # a split: Tom falls behind Priya
+            (9, 8, 8, 7, 7, 6, 6, 6, 6, 6, 6, 6),
+        ),
+    ),
+    DemoCouple(
+        "Lee & Morgan",
+        "sam.whitfield@harbor.example",
+        (
+            {
+                "display_name": "Lee Chen",
+                "email": "lee@example.org",
+                "pronouns": "they/them",
+                "personal_goals": ["Rebuild trust"],
+            },
+            {
+                "display_name": "Morgan Diaz",
+                "email": "morgan@example.org",
+                "pronouns": "she/her",
+                "personal_goals": ["Share the load at home"],
+            },
+        ),
+        ("Trust after the affair",),
+        (
+            (8, 8, 9, 8, 9, 9, 8, 9, 9, 9, 9, 9),  # Morgan stops answering
+            (8, 8, 8, 8, 9, 8, 8, 8, 9, None, None, None),
+        ),
+    ),
 )
+OPEN_LINK_COUPLE = "Priya & Tom"
 DEMO_WEEKS = 12
 
 
@@ -150,20 +213,76 @@ def _practice(staff_ids: dict[str, Any]) -> list[dict[str, Any]]:
     made = []
     first = (utcnow() - timedelta(weeks=DEMO_WEEKS)).replace(minute=0, second=0, microsecond=0)
     for offset, demo in enumerate(COUPLES):
-        couple = couples.create({
-            "label": demo.label, "therapist_id": staff_ids[demo.therapist_email],
-            "status": "active", "shared_goals": list(demo.goals),
-            "partners": [{"feedback_channel": "email", **partner} for partner in demo.partners],
-        })
+        couple = couples.create(
+            {
+                "label": demo.label,
+                "therapist_id": staff_ids[demo.therapist_email],
+                "status": "active",
+                "shared_goals": list(demo.goals),
+                "partners": [{"feedback_channel": "email", **partner} for partner in demo.partners],
+            }
+        )
         one, two = (partner.id for partner in couple.partners)
         for week in range(DEMO_WEEKS):
-            booked = sessions.schedule({
-                "couple_id": couple.id, "starts_at": first + timedelta(weeks=week, hours=offset),
-                "duration_minutes": 50, "modality": "in_person" if week % 3 else "video",
-            })
+            booked = sessions.schedule(
+                {
+                    "couple_id": couple.id,
+                    "starts_at": first + timedelta(weeks=week, hours=offset),
+                    "duration_minutes": 50,
+                    "modality": "in_person" if week % 3 else "video",
+                }
+            )
             sessions.complete(booked.id, {one: 50 + (week % 3) * 5, two: 50 - (week % 3) * 5})
+            for partner_id, scores in zip((one, two), demo.history, strict=True):
+                if scores[week] is not None:
+                    feedback.enter_for_partner(
+                        booked.id,
+                        {
+                            "partner_id": partner_id,
+                            "answers": _answers(scores[week]),
+                            "source": "staff_entry",
+                        },
+                    )
         made.append({"id": str(couple.id), "label": couple.label})
     return made
+
+
+def _answers(average: int) -> dict[str, int]:
+    """SAC-8 answers around an average; the watch item `balance` a point lower."""
+    answers = {item["key"]: average for item in SAC8["items"]}
+    answers["balance"] = max(0, average - 1)
+    return answers
+
+
+def _open_partner_link(base_url: str) -> str | None:
+    """A fresh in-clinic link from today's session, so a newcomer can answer the form."""
+    couple = next(c for c in couples.list_couples(PageRequest(limit=10), q=OPEN_LINK_COUPLE).items)
+    recent = sessions.list_sessions(
+        PageRequest(limit=50),
+        couple_id=couple.id,
+        status="completed",
+        start=utcnow() - timedelta(days=1),
+    ).items
+    for booked in recent:
+        links = feedback.reissue_in_clinic_links(booked.id, base_url)
+        if links:
+            return links[0].url
+    for hours_ago in range(1, 24):
+        try:
+            booked = sessions.schedule(
+                {
+                    "couple_id": couple.id,
+                    "duration_minutes": 50,
+                    "modality": "in_person",
+                    "starts_at": utcnow().replace(second=0, microsecond=0)
+                    - timedelta(hours=hours_ago),
+                }
+            )
+        except Conflict:
+            continue
+        completed = feedback.complete_session(booked.id, None, base_url)
+        return completed.feedback_links[0].url
+    return None
 
 
 def _clinic(session: Session) -> Clinic:

@@ -44,6 +44,7 @@ class Settings:
     login_rate_limit: str = "10 per minute"
     token_rate_limit: str = "60 per minute"  # noqa: S105 - not a secret
     directory_rate_limit: str = "60 per minute"
+    feedback_form_rate_limit: str = "30 per minute"
     docs_client_id: str = "alliance-docs"
     log_level: str = "INFO"
     db_pool_size: int = 5

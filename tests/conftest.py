@@ -56,6 +56,7 @@ def settings(test_db: database.TestDatabase, server_port: int):
         login_rate_limit="100000 per minute",
         token_rate_limit="100000 per minute",
         directory_rate_limit="100000 per minute",
+        feedback_form_rate_limit="100000 per minute",
         log_level="WARNING",
         cors_origins=("https://frontend.example",),
     )

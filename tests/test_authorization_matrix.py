@@ -68,6 +68,8 @@ RESOURCES: dict[str, Callable[[World], str]] = {
     "couple_id": lambda w: w.made["couple"]["id"],
     "partner_id": lambda w: w.made["couple"]["partners"][0]["id"],
     "session_id": lambda w: w.made["session"]["id"],
+    "instrument_id": lambda w: w.made["instrument"]["id"],
+    "token": lambda w: w.made["session"]["feedback_links"][0]["url"].rsplit("/", 1)[1],
 }
 
 
@@ -103,11 +105,20 @@ def world(app, settings) -> World:
     made["couple"] = app.test_client().post(
         "/v1/couples", headers=admin.headers,
         json={"label": "Matrix couple", "therapist_id": str(callers["therapist"].id),
-              "partners": [{"display_name": "Ana"}, {"display_name": "Ben"}]},
+              "partners": [{"display_name": "Ana", "feedback_channel": "in_clinic"},
+                           {"display_name": "Ben", "feedback_channel": "in_clinic"}]},
     ).json
-    made["session"] = app.test_client().post(
+    booked = app.test_client().post(
         "/v1/sessions", headers=admin.headers,
         json={"couple_id": made["couple"]["id"], "starts_at": "2026-01-05T10:00:00Z"},
+    ).json
+    made["session"] = app.test_client().post(
+        f"/v1/sessions/{booked['id']}/complete", headers=admin.headers, json={}
+    ).json
+    made["instrument"] = app.test_client().post(
+        "/v1/instruments", headers=admin.headers,
+        json={"key": "matrix-check", "kind": "outcome", "title": {"en": "Check"},
+              "items": [{"key": "q1", "text": {"en": "How are you?"}, "min": 0, "max": 4}]},
     ).json
     return World(clinic, callers, intruder, made, outsider=clinic.staff("therapist"))
 
@@ -138,6 +149,8 @@ def _claims(token: str) -> dict[str, Any]:
 # Bodies for operations whose required fields are checked before the resource is looked up.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/cancel"): {"reason": "Unwell"},
+    ("POST", "/v1/sessions/{session_id}/feedback"): {
+        "partner_id": "00000000-0000-4000-8000-000000000000", "answers": {}},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ import service.models  # noqa: F401 - every table, for the erasure search
 from service.db.base import Base
 from service.staff.policy import CLINIC_SCOPES
 from tests import database
-from tests.practice import new_couple, new_session, seed_couples
+from tests.practice import PAST, new_couple, new_session, seed_couples
 from tests.sql_counter import count_statements
 
 
@@ -165,6 +166,7 @@ def test_archive_hides_the_couple_from_the_default_list(client, team):
     couple = new_couple(client, team["admin"], team["mine"].id)
     archived = client.post(f"/v1/couples/{couple['id']}/archive", headers=team["admin"].headers)
     assert archived.json["status"] == "closed" and archived.json["archived_at"]
+
     def ids(query: str) -> list[str]:
         listed = client.get(f"/v1/couples{query}", headers=team["admin"].headers)
         return [c["id"] for c in listed.json["items"]]
@@ -347,8 +349,33 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
             ],
         },
     ).json
-    new_session(client, team["admin"], couple)
     partner_id = couple["partners"][0]["id"]
+    first = new_session(client, team["admin"], couple)
+    # Completing emails Zebulon a link (outbox); then his private comment names him.
+    client.post(f"/v1/sessions/{first['id']}/complete", json={}, headers=team["admin"].headers)
+    client.post(
+        f"/v1/sessions/{first['id']}/feedback",
+        headers=team["mine"].headers,
+        json={
+            "partner_id": partner_id,
+            "answers": {
+                k: 7
+                for k in (
+                    "heard",
+                    "respect",
+                    "openness",
+                    "goals",
+                    "approach",
+                    "balance",
+                    "airtime",
+                    "confidence",
+                )
+            },
+            "comment": f"{name} here: I felt rushed",
+        },
+    )
+    second = new_session(client, team["admin"], couple, starts_at=PAST + timedelta(days=7))
+    client.post(f"/v1/sessions/{second['id']}/complete", json={}, headers=team["admin"].headers)
     refused = client.post(f"/v1/partners/{partner_id}/erase", headers=team["mine"].headers)
     assert refused.status_code == 403
     erased = client.post(f"/v1/partners/{partner_id}/erase", headers=team["admin"].headers)
@@ -357,7 +384,15 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
     assert _places_holding(test_db, (name, email, phone, "Zebulon")) == []
     kept = client.get(f"/v1/couples/{couple['id']}/export", headers=team["admin"].headers).json
     assert kept["couple"]["partners"][0]["id"] == partner_id  # de-identified, not deleted
-    assert len(kept["sessions"]) == 1
+    assert len(kept["sessions"]) == 2
+    [response] = kept["feedback_responses"]
+    assert response["partner_id"] == partner_id and response["total"] == 56  # scores stay
+    statuses = {
+        r["session_id"]: r["status"]
+        for r in kept["feedback_requests"]
+        if r["partner_id"] == partner_id
+    }
+    assert statuses == {first["id"]: "answered", second["id"]: "revoked"}  # no live link
     events = client.get(
         f"/v1/audit-events?resource_id={partner_id}&action=erase", headers=team["admin"].headers
     ).json["items"]

@@ -34,6 +34,8 @@ def test_seed_demo_twice_creates_one_clinic_and_working_logins(app, settings):
     second = runner.invoke(seed_demo)
     assert second.exit_code == 0, second.output
     out1, out2 = json.loads(first.output), json.loads(second.output)
+    # Each run hands out a fresh partner link (the previous one stops working).
+    assert out1.pop("partner_link") != out2.pop("partner_link")
     assert out1 == out2
     assert out1["clinic"]["slug"] == "demo"
 
@@ -72,12 +74,42 @@ def test_seed_demo_makes_three_couples_with_months_of_completed_sessions(app, cl
 
     handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
     with context.system_context("test check"), uow.unit_of_work() as session:
-        admin_id = session.scalar(sa.select(StaffMember.id).where(
-            StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"))
+        admin_id = session.scalar(
+            sa.select(StaffMember.id).where(
+                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
+            )
+        )
     headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
     for couple in out["couples"]:
-        listed = client.get(f"/v1/sessions?couple_id={couple['id']}&status=completed&limit=200",
-                            headers=headers).json["items"]
-        assert len(listed) == demo.DEMO_WEEKS
+        listed = client.get(
+            f"/v1/sessions?couple_id={couple['id']}&status=completed&limit=200", headers=headers
+        ).json["items"]
+        assert len(listed) >= demo.DEMO_WEEKS  # plus today's session with open links
         starts = sorted(item["starts_at"] for item in listed)
         assert starts[0] < starts[-1]  # spread over weeks
+
+
+def test_seed_demo_histories_show_a_drop_a_split_and_a_missing_partner(app, client):
+    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
+    clinic_id = uuid.UUID(out["clinic"]["id"])
+    from tests.fixtures import ClinicHandle
+
+    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        admin_id = session.scalar(
+            sa.select(StaffMember.id).where(
+                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
+            )
+        )
+    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    series = {
+        c["label"]: client.get(f"/v1/couples/{c['id']}/alliance", headers=headers).json
+        for c in out["couples"]
+    }
+    jordan = series["Jordan & Riley"]["partners"][0]["points"]
+    assert jordan[0]["pct"] - jordan[-1]["pct"] >= 20  # a drop
+    assert series["Priya & Tom"]["gaps"][-1]["gap_pct"] >= 20  # a split
+    morgan = series["Lee & Morgan"]["partners"][1]["points"]
+    assert len(morgan) == demo.DEMO_WEEKS - 3  # stopped answering
+    token = out["partner_link"].rsplit("/", 1)[1]
+    assert client.get(f"/v1/feedback-forms/{token}").status_code == 200

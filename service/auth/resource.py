@@ -61,6 +61,12 @@ def public(func: Callable) -> Callable:
     return func
 
 
+def bind_partner(clinic_id: uuid.UUID, partner_id: uuid.UUID) -> None:
+    """A partner's link is their credential: act as that partner, in that clinic."""
+    context.bind(actor=Actor(kind="partner", subject=str(partner_id), clinic_id=clinic_id),
+                 clinic_id=clinic_id)
+
+
 def authenticate() -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

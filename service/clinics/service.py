@@ -70,6 +70,25 @@ def update_own(changes: dict[str, Any], check_version: Any) -> Clinic:
     return clinic
 
 
+def feedback_settings() -> dict[str, Any]:
+    return dict(_get(context.clinic_id()).feedback_settings or {})
+
+
+def update_feedback_settings(changes: dict[str, Any]) -> None:
+    clinic = _get(context.clinic_id())
+    clinic.feedback_settings = {**(clinic.feedback_settings or {}), **changes}
+    uow.session().flush()
+    audit.record("update", "clinic", clinic.id)
+
+
+def name() -> str:
+    return _get(context.clinic_id()).name
+
+
+def locale() -> str:
+    return _get(context.clinic_id()).locale
+
+
 def timezone() -> str:
     """The caller's clinic's IANA timezone (for dates given without a time)."""
     return _get(context.clinic_id()).timezone

@@ -80,11 +80,3 @@ class OnePartner(MethodView):
     def patch(self, changes, partner_id):
         partner = service.update_partner(partner_id, changes, etags.check)
         return partner, etags.headers_for(partner.version)
-
-
-@partners_blp.route("/<uuid:partner_id>/erase")
-class ErasePartner(MethodView):
-    @require("couples.write", roles=("admin",))
-    @partners_blp.response(200, schemas.PartnerSchema)
-    def post(self, partner_id):
-        return service.erase_partner(partner_id)

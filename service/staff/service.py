@@ -409,3 +409,9 @@ def assignable_therapist(staff_id: uuid.UUID) -> StaffMember | None:
     if member is None or not member.active or member.role != "therapist":
         return None
     return member
+
+
+def public_name(staff_id: uuid.UUID) -> str:
+    """A staff member's display name, which partners and the directory may see."""
+    member = uow.session().get(StaffMember, staff_id)
+    return member.display_name if member is not None else ""

@@ -13,13 +13,6 @@ blp = Blueprint(
     url_prefix="/v1/sessions",
     description="Therapy sessions: schedule, complete with time shares, cancel.",
 )
-# The couple export lives here, the highest feature holding couple data it includes.
-export_blp = Blueprint(
-    "couple_export",
-    __name__,
-    url_prefix="/v1/couples",
-    description="Everything held about a couple (right of access).",
-)
 
 
 @blp.route("")
@@ -60,15 +53,6 @@ class OneSession(MethodView):
         return booked, etags.headers_for(booked.version)
 
 
-@blp.route("/<uuid:session_id>/complete")
-class CompleteSession(MethodView):
-    @require("sessions.write")
-    @blp.arguments(schemas.CompleteSchema, required=False)
-    @blp.response(200, schemas.SessionSchema)
-    def post(self, data, session_id):
-        return service.complete(session_id, data.get("time_share"))
-
-
 @blp.route("/<uuid:session_id>/cancel")
 class CancelSession(MethodView):
     @require("sessions.write")
@@ -84,11 +68,3 @@ class NoShow(MethodView):
     @blp.response(200, schemas.SessionSchema)
     def post(self, session_id):
         return service.mark_no_show(session_id)
-
-
-@export_blp.route("/<uuid:couple_id>/export")
-class CoupleExport(MethodView):
-    @require("couples.read")
-    @export_blp.response(200, schemas.CoupleExportSchema)
-    def get(self, couple_id):
-        return service.export_couple(couple_id)

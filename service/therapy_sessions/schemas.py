@@ -3,7 +3,6 @@ from typing import Any
 
 import marshmallow as ma
 
-from service.couples.schemas import CoupleSchema
 from service.http.fields import BoundedInteger, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 from service.therapy_sessions.models import MODALITIES, STATUSES
@@ -90,12 +89,6 @@ class SessionQuerySchema(PageQuerySchema):
     therapist_id = ma.fields.UUID()
     couple_id = ma.fields.UUID()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-
-
-class CoupleExportSchema(ma.Schema):
-    exported_at = Timestamp(dump_only=True)
-    couple = ma.fields.Nested(CoupleSchema, dump_only=True)
-    sessions = ma.fields.List(ma.fields.Nested(SessionSchema), dump_only=True)
 
 
 SessionPageSchema = page_schema(SessionSchema, "SessionPage")

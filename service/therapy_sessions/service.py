@@ -140,14 +140,15 @@ def mark_no_show(session_id: uuid.UUID) -> TherapySession:
     return _close(session_id, "no_show", None)
 
 
-def export_couple(couple_id: uuid.UUID) -> dict[str, Any]:
-    """Everything held about a couple, as one document (the right of access)."""
-    couple = couples.get(couple_id, audit_read=False)
-    sessions = uow.session().scalars(
-        visible().where(TherapySession.couple_id == couple.id).order_by(TherapySession.starts_at)
+def of_couple(couple_id: uuid.UUID) -> list[TherapySession]:
+    """Every session of a couple the caller can see, in order."""
+    return list(
+        uow.session().scalars(
+            visible()
+            .where(TherapySession.couple_id == couple_id)
+            .order_by(TherapySession.starts_at)
+        )
     )
-    audit.record("export", "couple", couple.id)
-    return {"exported_at": utcnow(), "couple": couple, "sessions": list(sessions)}
 
 
 def _close(session_id: uuid.UUID, status: str, reason: str | None) -> TherapySession:

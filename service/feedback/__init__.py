@@ -1,0 +1,1 @@
+"""Alliance feedback: partner links, the partner's answers, staff entry, scores over time."""

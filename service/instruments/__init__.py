@@ -1,0 +1,1 @@
+"""Feedback instruments (built-in and clinic-defined), versioned, and their scoring."""

@@ -1,0 +1,1 @@
+"""Notifications: the transactional outbox that every email and webhook leaves through."""
