@@ -14,12 +14,12 @@ PYTEST := $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 BASE_URL := $(or $(ALLIANCE_BASE_URL),http://127.0.0.1:8000)
 
 .PHONY: help install run migrate seed-demo test test-postgres test-sqlite lint openapi \
-	postgres constraints clean distclean
+	postgres browser constraints clean distclean
 
 help:
 	@echo "make run      API on $(BASE_URL) with the demo clinic (SQLite in var/)"
 	@echo "make test     lint, whole suite on PostgreSQL, portable subset on SQLite"
-	@echo "make lint | openapi | migrate | seed-demo | constraints | clean | distclean"
+	@echo "make lint | openapi | migrate | seed-demo | browser | constraints | clean | distclean"
 
 install: $(STAMP)
 
@@ -43,8 +43,10 @@ constraints:
 migrate: $(STAMP)
 	$(BIN)/alembic upgrade head
 
+# The seed's JSON (logins, couples, a fresh partner link) is kept in var/ for `make run`.
 seed-demo: migrate
-	$(BIN)/flask --app wsgi seed-demo
+	mkdir -p var
+	$(BIN)/flask --app wsgi seed-demo | tee var/demo.json
 
 # The API in the foreground (Ctrl-C stops it). Background processes that `make run` will start
 # beside gunicorn (the outbox worker, `python -m service.worker`) belong just before `exec`.
@@ -55,6 +57,8 @@ run: seed-demo
 	@echo "  OpenAPI document:                              $(BASE_URL)/openapi.json"
 	@echo "  Readiness (database reachable):                $(BASE_URL)/readyz"
 	@echo "  Demo logins: the \"logins\" printed above (clinic slug: demo)"
+	@echo "  A partner's feedback form, open it on a phone:  $$($(BIN)/python -c \
+		'import json; print(json.load(open("var/demo.json"))["partner_link"])')"
 	@echo
 	exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
 
@@ -62,7 +66,9 @@ run: seed-demo
 # pytest exits 5 when it collected no test: make treats it as the failure it is.
 test: lint test-postgres test-sqlite
 
-test-postgres: $(STAMP) postgres
+# The browser tests (Playwright) run in the PostgreSQL pass only: they are marked postgres_only,
+# which the SQLite pass deselects.
+test-postgres: $(STAMP) postgres browser
 	$(PYTEST)
 
 test-sqlite: $(STAMP)
@@ -71,6 +77,17 @@ test-sqlite: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# Debian's Chromium for the Playwright tests (never `playwright install`). Instant when present.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=""; \
+		elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "$(CHROMIUM) is missing and this is not root: as root run" \
+			"'apt-get update && apt-get install -y chromium'" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 # Starts the local cluster if it is down and creates the alliance_owner / alliance_app roles.
 postgres:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from service.core import context
 from service.db import uow
-from service.instruments.catalog import SAC8, SAC8_ID
 from service.feedback.models import FeedbackRequest
+from service.instruments.catalog import SAC8, SAC8_ID
 from service.notifications.models import OutboxMessage
 from tests.practice import PAST, new_couple, new_session
 
@@ -94,6 +94,7 @@ def test_the_partner_form_shows_only_what_a_partner_may_see(client, care):
     assert form.status_code == 200
     body = form.json
     assert body["first_name"] == "Ana" and body["clinic_name"]
+    assert body["title"] == "Session Alliance Check" and body["comment_max_length"] == 1000
     assert body["session_date"] == PAST.date().isoformat()
     assert [item["key"] for item in body["items"]] == ITEMS
     assert body["items"][0]["min_label"] == "Not at all"

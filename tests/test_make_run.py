@@ -75,3 +75,4 @@ def test_make_run_serves_the_api_and_the_demo_admin_signs_in(tmp_path):
         log.close()
     printed = (tmp_path / "make-run.log").read_text()
     assert f"{base}/docs" in printed and f"{base}/readyz" in printed  # the URLs it prints
+    assert f"feedback form, open it on a phone:  {base}/f/" in printed

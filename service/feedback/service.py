@@ -56,15 +56,20 @@ class Grant:
     partner_id: uuid.UUID
 
 
+COMMENT_MAX_LENGTH = 1000
+
+
 @dataclass(frozen=True)
 class Form:
     clinic_name: str
     session_date: date
     therapist_name: str
     first_name: str
+    title: str
     instrument: Instrument
     locale: str
     items: list[dict[str, Any]] = field(default_factory=list)
+    comment_max_length: int = COMMENT_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,7 @@ def form(grant: Grant) -> Form:
         session_date=booked.starts_at.astimezone(zoneinfo.ZoneInfo(clinics.timezone())).date(),
         therapist_name=staff.public_name(booked.therapist_id),
         first_name=partner.display_name.split()[0],
+        title=_pick(instrument.title, locale),
         instrument=instrument,
         locale=locale,
         items=[_localised(item, locale) for item in instrument.items],
@@ -430,20 +436,22 @@ def _link_ttl_hours() -> int:
     return int(clinics.feedback_settings().get("link_ttl_hours", DEFAULT_LINK_TTL_HOURS))
 
 
-def _localised(item: dict[str, Any], locale: str) -> dict[str, Any]:
-    def pick(texts: dict[str, str] | None) -> str:
-        texts = texts or {}
-        return (
-            texts.get(locale)
-            or texts.get(locale[:2])
-            or texts.get("en")
-            or next(iter(texts.values()), "")
-        )
+def _pick(texts: dict[str, str] | None, locale: str) -> str:
+    """The text for the locale, else its language, else English, else any."""
+    texts = texts or {}
+    return (
+        texts.get(locale)
+        or texts.get(locale[:2])
+        or texts.get("en")
+        or next(iter(texts.values()), "")
+    )
 
+
+def _localised(item: dict[str, Any], locale: str) -> dict[str, Any]:
     anchors = item.get("anchors") or {}
     return {
         **item,
-        "label": pick(item.get("text")),
-        "min_label": pick(anchors.get("min")),
-        "max_label": pick(anchors.get("max")),
+        "label": _pick(item.get("text"), locale),
+        "min_label": _pick(anchors.get("min"), locale),
+        "max_label": _pick(anchors.get("max"), locale),
     }

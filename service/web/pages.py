@@ -53,6 +53,7 @@ MAX_TOKEN_LENGTH = 128  # real tokens are 43 characters; longer ones never reach
 MAX_RADIO_CHOICES = 21  # beyond this a row of radios is unusable: a number field instead
 MAX_ANSWER_LENGTH = 20
 _COMMENT = schemas.SubmitSchema().fields["comment"]
+COMMENT_MAX_LENGTH = _COMMENT.metadata.get("maxLength", 1000)
 
 _PAGES = {
     # status: (heading, text)
@@ -169,18 +170,17 @@ def _read_post(
     errors: dict[str, list[str]] = {}
     try:
         data["comment"] = _COMMENT.deserialize(comment) or None
-    except ma.ValidationError as error:
-        errors["comment"] = [str(message) for message in _messages(error)]
+    except ma.ValidationError:
+        errors["comment"] = [
+            f"Please shorten your note to {COMMENT_MAX_LENGTH:,} characters or fewer."
+            if len(comment.strip()) > COMMENT_MAX_LENGTH
+            else "Your note contains characters that cannot be saved; please remove them."
+        ]
         # Name the unanswered items too, so one round trip shows every problem.
         for item in items:
             if item["key"] not in answers:
                 errors[f"answers.{item['key']}"] = ["Missing answer."]
     return chosen, data, errors
-
-
-def _messages(error: ma.ValidationError) -> list[Any]:
-    messages = error.messages
-    return messages if isinstance(messages, list) else [messages]
 
 
 def _number(raw: str) -> Any:
@@ -222,9 +222,7 @@ def _long_date(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def _error_list(
-    items: list[dict[str, Any]], errors: dict[str, list[str]]
-) -> list[tuple[str, str]]:
+def _error_list(items: list[dict[str, Any]], errors: dict[str, list[str]]) -> list[tuple[str, str]]:
     """(target id, message) for the summary, in the order of the page."""
     listed = []
     for item in items:
@@ -232,7 +230,7 @@ def _error_list(
         if messages:
             listed.append((f"item-{item['key']}", _item_message(item, messages)))
     for message in errors.get("comment", []):
-        listed.append(("comment", f"Your note: {message}"))
+        listed.append(("comment", message))
     known = {f"answers.{item['key']}" for item in items} | {"comment"}
     for field, messages in errors.items():
         if field not in known:
@@ -267,7 +265,7 @@ def _form_page(
         safety_concern=bool(data.get("safety_concern")),
         errors=errors,
         error_list=_error_list(form.items, errors),
-        comment_max_length=_COMMENT.metadata.get("maxLength", 1000),
+        comment_max_length=COMMENT_MAX_LENGTH,
     )
     return page, status
 
