@@ -22,6 +22,7 @@ import marshmallow as ma
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from service.alerts import service as alerts
 from service.auth.resource import bind_partner
 from service.core.errors import Conflict, Gone, Invalid, NotFound
 from service.feedback import schemas, service
@@ -92,7 +93,7 @@ def partner_form(token: str):
         chosen, data, errors = _read_post(form.items)
         if not errors:
             try:
-                service.submit(grant, data)
+                alerts.record_partner_feedback(grant, data)
             except Invalid as error:
                 errors = error.errors or {}
         if errors:
