@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth import service as auth
 from service.auth.models import OAuthClient
@@ -235,7 +236,7 @@ def _practice(staff_ids: dict[str, Any]) -> list[dict[str, Any]]:
             sessions.complete(booked.id, {one: 50 + (week % 3) * 5, two: 50 - (week % 3) * 5})
             for partner_id, scores in zip((one, two), demo.history, strict=True):
                 if scores[week] is not None:
-                    feedback.enter_for_partner(
+                    alerts.record_staff_entry(
                         booked.id,
                         {
                             "partner_id": partner_id,

@@ -23,6 +23,10 @@ def sac8(value: int, **overrides: int) -> dict[str, int]:
     return {key: value for key in ITEMS} | overrides
 
 
+LOW = sac8(8, heard=10)  # 82.5 %: below the 90 % cutoff
+FINE = sac8(9)  # 90 %: not below it, and 7.5 points from LOW (no split)
+
+
 class Couple:
     """A couple in care, with helpers to hold sessions and record answers."""
 
@@ -79,14 +83,14 @@ def test_high_scores_raise_nothing(couple):
 
 
 def test_low_alliance_then_dedupe_on_a_second_low_session(couple):
-    first = couple.session(sac8(8), sac8(10))
+    first = couple.session(LOW, FINE)
     [alert] = couple.alerts()
     assert (alert["rule"], alert["partner_id"], alert["severity"]) == (
         "low_alliance", couple.ana, "warning")
     evidence = alert["evidence"]
     assert evidence["rule"] == "low_alliance" and evidence["rule_version"] >= 1
-    assert evidence["computed"]["pct"] == 80 and evidence["thresholds"]
-    second = couple.session(sac8(8), sac8(10))
+    assert evidence["computed"]["pct"] == 82.5 and evidence["thresholds"]
+    second = couple.session(LOW, FINE)
     [again] = couple.alerts()
     assert again["id"] == alert["id"] and again["occurrences"] == 2
     assert (again["first_session_id"], again["last_session_id"]) == (first, second)
@@ -101,12 +105,13 @@ def test_alliance_drop(couple):
 
 
 def test_downward_trend(couple):
-    for value in (10, 10, 10, 10):
-        couple.session(sac8(value), sac8(10))
-    couple.week = 4
-    for heard, respect in ((8, 10), (6, 10), (4, 10), (2, 10)):
-        couple.session(sac8(10, heard=heard, goals=heard), sac8(10))
-    assert ("downward_trend", couple.ana) in couple.rules()
+    for _ in range(4):
+        couple.session(sac8(10), sac8(10))
+    # 100, 95, 90, 85, 80: 5 points a session (no single fall of 5 is hidden among them).
+    for low in (8, 6, 4, 2):
+        couple.session(sac8(10, heard=low, goals=low), sac8(10))
+    trend = couple.rules()[("downward_trend", couple.ana)]
+    assert trend["evidence"]["computed"]["slope"] <= -2.5
 
 
 def test_split_alliance_records_the_lower_partner_and_escalates_when_it_widens(couple):
@@ -171,7 +176,7 @@ def test_reliable_drop_with_the_jacobson_truax_vector(client, clinic):
 
 
 def test_acknowledge_snooze_resolve_and_a_resolved_alert_never_reopens(couple):
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     [alert] = couple.alerts()
     headers = couple.therapist.headers
     url = f"/v1/alerts/{alert['id']}"
@@ -186,13 +191,13 @@ def test_acknowledge_snooze_resolve_and_a_resolved_alert_never_reopens(couple):
     done = couple.client.post(f"{url}/resolve", headers=headers, json={"note": "Talked it over"})
     assert done.json["status"] == "resolved" and done.json["resolution_note"] == "Talked it over"
     assert couple.client.post(f"{url}/acknowledge", headers=headers).status_code == 409
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     alerts = couple.alerts()
     assert len(alerts) == 2 and {a["status"] for a in alerts} == {"resolved", "open"}
 
 
 def test_therapists_see_alerts_of_their_caseload_only(client, clinic, couple):
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     [alert] = couple.alerts()
     stranger = clinic.staff("therapist")
     assert client.get(f"/v1/alerts/{alert['id']}", headers=stranger.headers).status_code == 404
@@ -202,7 +207,7 @@ def test_therapists_see_alerts_of_their_caseload_only(client, clinic, couple):
 
 
 def test_filters(couple):
-    couple.session(sac8(8), sac8(10), safety=True)
+    couple.session(LOW, FINE, safety=True)
     assert {a["rule"] for a in couple.alerts(severity="critical")} == {"safety_concern"}
     assert [a["rule"] for a in couple.alerts(rule="low_alliance")] == ["low_alliance"]
     assert couple.alerts(partner_id=couple.ben) == []
@@ -210,7 +215,7 @@ def test_filters(couple):
 
 
 def test_every_alert_change_writes_an_outbox_event_without_phi(couple):
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     [alert] = couple.alerts()
     couple.client.post(f"/v1/alerts/{alert['id']}/resolve", json={},
                        headers=couple.therapist.headers)
@@ -224,10 +229,13 @@ def test_every_alert_change_writes_an_outbox_event_without_phi(couple):
 
 
 def test_the_alliance_series_shows_active_alerts(couple):
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     series = couple.client.get(f"/v1/couples/{couple.id}/alliance",
                                headers=couple.therapist.headers).json
     assert [a["rule"] for a in series["alerts"]] == ["low_alliance"]
+    chart = couple.client.get(f"/v1/couples/{couple.id}/alliance.svg",
+                              headers=couple.therapist.headers).get_data(as_text=True)
+    assert "Active alerts: low alliance (warning)." in chart and "Active alert" in chart
 
 
 def test_alert_policy_get_put_with_etag_and_validation(client, clinic):
@@ -255,7 +263,7 @@ def test_a_policy_switching_a_rule_off_stops_it(client, clinic):
     policy["low_alliance"]["enabled"] = False
     assert client.put("/v1/alert-policy", json=policy,
                       headers=couple.admin.headers).status_code == 200
-    couple.session(sac8(8), sac8(10))
+    couple.session(LOW, FINE)
     assert couple.alerts() == []
 
 
@@ -287,11 +295,13 @@ def test_submission_cost_is_flat_in_history_length(client, clinic):
     actor = Actor(kind="staff", subject=str(couple.admin.id), clinic_id=clinic.id,
                   roles=frozenset({"admin"}))
     counts = {}
+    early = datetime(2020, 1, 6, 10, 0, tzinfo=UTC)  # 200 weekly sessions end in the past
     for target in (5, 200):
-        seed_history(clinic.id, actor, couple.data, upto=target - 1, start=couple.week)
+        seed_history(clinic.id, actor, couple.data, upto=target - 1, start=couple.week,
+                     base=early)
         couple.week = target - 1
         booked = new_session(client, couple.admin, couple.data,
-                             starts_at=PAST + timedelta(weeks=couple.week))
+                             starts_at=early + timedelta(weeks=couple.week))
         couple.week += 1
         client.post(f"/v1/sessions/{booked['id']}/complete", json={},
                     headers=couple.therapist.headers)

@@ -113,3 +113,36 @@ def test_seed_demo_histories_show_a_drop_a_split_and_a_missing_partner(app, clie
     assert len(morgan) == demo.DEMO_WEEKS - 3  # stopped answering
     token = out["partner_link"].rsplit("/", 1)[1]
     assert client.get(f"/v1/feedback-forms/{token}").status_code == 200
+
+
+def test_preview_over_the_demo_history_matches_the_stored_alerts(app, client):
+    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
+    clinic_id = uuid.UUID(out["clinic"]["id"])
+    from tests.fixtures import ClinicHandle
+
+    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        admin_id = session.scalar(
+            sa.select(StaffMember.id).where(
+                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
+            )
+        )
+    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    stored = client.get("/v1/alerts?limit=200", headers=headers).json["items"]
+    assert {a["rule"] for a in stored} >= {"alliance_drop", "split_alliance", "missing_feedback"}
+    policy = client.get("/v1/alert-policy", headers=headers).json
+    preview = client.post("/v1/alert-policy/preview", json=policy, headers=headers).json
+
+    def key(alert):
+        return (
+            alert["couple_id"],
+            alert["partner_id"],
+            alert["rule"],
+            alert["severity"],
+            alert["occurrences"],
+            alert["first_session_id"],
+            alert["last_session_id"],
+        )
+
+    assert preview["total"] == len(stored)
+    assert {key(a) for a in preview["alerts"]} == {key(a) for a in stored}

@@ -56,16 +56,19 @@ class AllianceWithAlertsSchema(AllianceSchema):
 AlertPageSchema = page_schema(AlertSchema, "AlertPage")
 
 
-class PolicySchema(ma.Schema):
-    """Per rule: `enabled`, `threshold`, `severity`; plus `trend_window`. Missing keys keep
-    the defaults (DESIGN §8). Checked as a whole by the rules module: nonsense is 422."""
+class RuleSettingsSchema(ma.Schema):
+    enabled = ma.fields.Boolean()
+    severity = ma.fields.String(validate=ma.validate.OneOf(SEVERITIES))
+    threshold = ma.fields.Float(metadata={"description": "See DESIGN §8 for each rule's unit."})
 
-    class Meta:
-        unknown = ma.INCLUDE
 
-    @ma.post_load(pass_original=True)
-    def _everything(self, _data, original, **_kw):
-        return original if isinstance(original, dict) else {}
+# Per rule: enabled, threshold, severity; plus trend_window. Missing keys keep the defaults;
+# the rules module checks the whole policy (a negative gap, a cutoff above 100: 422).
+PolicySchema = ma.Schema.from_dict(
+    {rule: ma.fields.Nested(RuleSettingsSchema) for rule in RULES}
+    | {"trend_window": ma.fields.Integer(metadata={"description": "Sessions in the trend."})},
+    name="AlertPolicy",
+)
 
 
 class PreviewCountSchema(ma.Schema):

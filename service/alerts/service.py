@@ -34,6 +34,7 @@ WINDOW = 8
 PREVIEW_SAMPLE = 50
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
+MISSING = "missing_feedback"
 
 
 # -- recording feedback (every entry point) -------------------------------------------------
@@ -68,12 +69,13 @@ def decide(window: feedback.History, policy: rules.Policy) -> list[rules.Decisio
     instrument = window.instruments.get(newest[0].instrument_id) if newest else None
     norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
     cutoff = instrument.cutoff_pct if instrument else None
-    now = rules.evaluate(partners, slots, _without(policy, "missing_feedback"), norms, cutoff)
-    earlier = rules.evaluate(
+    now = [d for d in rules.evaluate(partners, slots, policy, norms, cutoff)
+           if d.rule != MISSING]
+    earlier = [d for d in rules.evaluate(
         [dataclasses.replace(p, observations=tuple(
             o for o in p.observations if o.session_id != slots[-1].session_id)) for p in partners],
-        slots[:-1], _only(policy, "missing_feedback"),
-    ) if len(slots) > 1 else []
+        slots[:-1], policy,
+    ) if d.rule == MISSING] if len(slots) > 1 else []
     return now + earlier
 
 
@@ -256,17 +258,6 @@ def _observation(response: FeedbackResponse, window: feedback.History) -> rules.
                       for item in instrument.items if item.get("watch")},
         safety_concern=response.safety_concern,
     )
-
-
-def _without(policy: rules.Policy, rule: str) -> rules.Policy:
-    return dataclasses.replace(policy, **{rule: dataclasses.replace(
-        getattr(policy, rule), enabled=False)})
-
-
-def _only(policy: rules.Policy, rule: str) -> rules.Policy:
-    off = {name: dataclasses.replace(getattr(policy, name), enabled=False)
-           for name in rules.RULES if name != rule}
-    return dataclasses.replace(policy, **off)
 
 
 def _parse_policy(data: dict[str, Any]) -> rules.Policy:

@@ -48,6 +48,7 @@ def render(alliance: Any) -> str:
             label=partner.display_name,
         )
     _shade_gaps(axes, alliance)
+    _mark_alerts(axes, alliance)
     axes.set_ylim(0, 100)
     axes.set_ylabel("Alliance (% of scale)")
     axes.set_title("Alliance by session")
@@ -83,6 +84,20 @@ def _shade_gaps(axes: Any, alliance: Any) -> None:
         )
 
 
+def _mark_alerts(axes: Any, alliance: Any) -> None:
+    """Ring the points where a partner's active alert was last raised."""
+    alerts = getattr(alliance, "alerts", None) or []
+    points = {(str(partner.partner_id), str(point.session_id)): point
+              for partner in alliance.partners for point in partner.points}
+    marked = [points[key] for key in
+              ((str(a.partner_id), str(a.last_session_id)) for a in alerts if a.partner_id)
+              if key in points]
+    if marked:
+        axes.scatter([p.session_at for p in marked], [p.pct for p in marked], s=160,
+                     facecolors="none", edgecolors="#b91c1c", linewidths=2, zorder=5,
+                     label="Active alert")
+
+
 def _accessible(svg: str, alliance: Any) -> str:
     root = ET.fromstring(svg.encode())  # noqa: S314 - our own matplotlib output
     root.set("role", "img")
@@ -110,4 +125,8 @@ def _description(alliance: Any) -> str:
     if alliance.gaps:
         parts.append(f"Latest gap between partners: {alliance.gaps[-1].gap_pct:g} points.")
     parts.append(f"Cutoff: {alliance.cutoff_pct:g}%.")
+    alerts = getattr(alliance, "alerts", None) or []
+    if alerts:
+        parts.append("Active alerts: " + ", ".join(
+            f"{a.rule.replace('_', ' ')} ({a.severity})" for a in alerts) + ".")
     return " ".join(parts)
