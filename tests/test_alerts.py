@@ -147,10 +147,17 @@ def test_missing_feedback(couple):
     assert couple.rules()[("missing_feedback", couple.ben)]["severity"] == "warning"
 
 
-def test_safety_concern_is_critical_at_once(couple):
+def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
     couple.session(sac8(10), sac8(10), safety=True)
     alert = couple.rules()[("safety_concern", couple.ana)]
     assert alert["severity"] == "critical"
+    ehr = couple.clinic.integrator("alerts.read")
+    seen = couple.client.get(f"/v1/alerts?couple_id={couple.id}", headers=ehr.headers)
+    assert seen.status_code == 200 and seen.json["items"] == []
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        events = session.scalars(sa.select(OutboxMessage.topic).where(
+            OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")).all()
+    assert events == []  # the private box never reaches integrators' webhooks
 
 
 def test_reliable_drop_with_the_jacobson_truax_vector(client, clinic):

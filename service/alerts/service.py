@@ -35,6 +35,7 @@ PREVIEW_SAMPLE = 50
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
 MISSING = "missing_feedback"
+PRIVATE_RULE = "safety_concern"  # it reveals the private safety box (DESIGN §7)
 
 
 # -- recording feedback (every entry point) -------------------------------------------------
@@ -69,13 +70,13 @@ def decide(window: feedback.History, policy: rules.Policy) -> list[rules.Decisio
     instrument = window.instruments.get(newest[0].instrument_id) if newest else None
     norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
     cutoff = instrument.cutoff_pct if instrument else None
-    now = [d for d in rules.evaluate(partners, slots, policy, norms, cutoff)
-           if d.rule != MISSING]
-    earlier = [d for d in rules.evaluate(
+    now = rules.evaluate(partners, slots, policy, norms, cutoff,
+                         only=set(rules.RULES) - {MISSING})
+    earlier = rules.evaluate(
         [dataclasses.replace(p, observations=tuple(
             o for o in p.observations if o.session_id != slots[-1].session_id)) for p in partners],
-        slots[:-1], policy,
-    ) if d.rule == MISSING] if len(slots) > 1 else []
+        slots[:-1], policy, only={MISSING},
+    ) if len(slots) > 1 else []
     return now + earlier
 
 
@@ -137,8 +138,13 @@ def preview(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def visible() -> sa.Select[tuple[Alert]]:
-    """Alerts of the couples the caller may see (a therapist: their caseload)."""
-    return sa.select(Alert).where(Alert.couple_id.in_(couples.visible_ids()))
+    """Alerts of the couples the caller may see (a therapist: their caseload). A safety
+    concern reveals the partner's private box: clinicians only, never integrator clients."""
+    stmt = sa.select(Alert).where(Alert.couple_id.in_(couples.visible_ids()))
+    actor = context.actor()
+    if actor is None or actor.kind != "staff":
+        stmt = stmt.where(Alert.rule != PRIVATE_RULE)
+    return stmt
 
 
 def list_alerts(page: PageRequest, **filters: Any) -> Page[Alert]:
@@ -214,8 +220,7 @@ def _store(couple: Any, decision: rules.Decision) -> Alert:
             alert.status = "open"  # a worse signal needs attention again, even if snoozed
     session.flush()
     if change != "same":
-        topic = "alert.created" if change == "created" else "alert.updated"
-        notifications.enqueue_event(topic, _event(alert))
+        _publish("alert.created" if change == "created" else "alert.updated", alert)
     return alert
 
 
@@ -285,8 +290,14 @@ def _open(alert_id: uuid.UUID) -> Alert:
 def _changed(alert: Alert, action: str, topic: str) -> Alert:
     uow.session().flush()
     audit.record(action, "alert", alert.id)
-    notifications.enqueue_event(topic, _event(alert))
+    _publish(topic, alert)
     return alert
+
+
+def _publish(topic: str, alert: Alert) -> None:
+    """An event for webhooks and the feed; a safety concern never leaves for integrators."""
+    if alert.rule != PRIVATE_RULE:
+        notifications.enqueue_event(topic, _event(alert))
 
 
 def _who() -> uuid.UUID | None:
