@@ -69,6 +69,7 @@ RESOURCES: dict[str, Callable[[World], str]] = {
     "partner_id": lambda w: w.made["couple"]["partners"][0]["id"],
     "session_id": lambda w: w.made["session"]["id"],
     "instrument_id": lambda w: w.made["instrument"]["id"],
+    "alert_id": lambda w: w.made["alert"]["id"],
     "token": lambda w: w.made["session"]["feedback_links"][0]["url"].rsplit("/", 1)[1],
 }
 
@@ -115,6 +116,15 @@ def world(app, settings) -> World:
     made["session"] = app.test_client().post(
         f"/v1/sessions/{booked['id']}/complete", headers=admin.headers, json={}
     ).json
+    low = {key: 5 for key in ("heard", "respect", "openness", "goals", "approach", "balance",
+                              "airtime", "confidence")}
+    app.test_client().post(
+        f"/v1/sessions/{booked['id']}/feedback", headers=admin.headers,
+        json={"partner_id": made["couple"]["partners"][1]["id"], "answers": low},
+    )
+    made["alert"] = app.test_client().get(
+        f"/v1/alerts?couple_id={made['couple']['id']}", headers=admin.headers
+    ).json["items"][0]
     made["instrument"] = app.test_client().post(
         "/v1/instruments", headers=admin.headers,
         json={"key": "matrix-check", "kind": "outcome", "title": {"en": "Check"},
@@ -149,6 +159,7 @@ def _claims(token: str) -> dict[str, Any]:
 # Bodies for operations whose required fields are checked before the resource is looked up.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/cancel"): {"reason": "Unwell"},
+    ("POST", "/v1/alerts/{alert_id}/snooze"): {"until": "2099-01-01T00:00:00Z"},
     ("POST", "/v1/sessions/{session_id}/feedback"): {
         "partner_id": "00000000-0000-4000-8000-000000000000", "answers": {}},
 }

@@ -181,10 +181,10 @@ def acknowledge(alert_id: uuid.UUID) -> Alert:
 
 
 def snooze(alert_id: uuid.UUID, until: datetime) -> Alert:
+    alert = _open(alert_id)
     if not utcnow() < until <= utcnow() + MAX_SNOOZE:
         raise Invalid("Snooze until a moment in the next 90 days.",
                       errors={"until": ["Must be in the future, at most 90 days ahead."]})
-    alert = _open(alert_id)
     alert.status, alert.snoozed_until = "snoozed", until
     return _changed(alert, "snooze", "alert.updated")
 
