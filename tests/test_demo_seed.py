@@ -27,6 +27,22 @@ def _rows(clinic_id):
         return {m.email: (m.role, m.listed_publicly, m.password_hash) for m in staff}
 
 
+def _seeded_as_admin(app) -> tuple[dict, dict[str, str]]:
+    """Seed the demo, and the headers of its admin (a token from the real signing key)."""
+    from tests.fixtures import ClinicHandle
+
+    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
+    clinic_id = uuid.UUID(out["clinic"]["id"])
+    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        admin_id = session.scalar(
+            sa.select(StaffMember.id).where(
+                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
+            )
+        )
+    return out, {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+
+
 def test_seed_demo_twice_creates_one_clinic_and_working_logins(app, settings):
     runner = app.test_cli_runner()
     first = runner.invoke(seed_demo)
@@ -67,19 +83,7 @@ def test_seed_demo_refuses_production(settings):
 
 
 def test_seed_demo_makes_three_couples_with_months_of_completed_sessions(app, client):
-    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
-    assert len(out["couples"]) == 3
-    clinic_id = uuid.UUID(out["clinic"]["id"])
-    from tests.fixtures import ClinicHandle
-
-    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
-    with context.system_context("test check"), uow.unit_of_work() as session:
-        admin_id = session.scalar(
-            sa.select(StaffMember.id).where(
-                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
-            )
-        )
-    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    out, headers = _seeded_as_admin(app)
     for couple in out["couples"]:
         listed = client.get(
             f"/v1/sessions?couple_id={couple['id']}&status=completed&limit=200", headers=headers
@@ -90,18 +94,7 @@ def test_seed_demo_makes_three_couples_with_months_of_completed_sessions(app, cl
 
 
 def test_seed_demo_histories_show_a_drop_a_split_and_a_missing_partner(app, client):
-    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
-    clinic_id = uuid.UUID(out["clinic"]["id"])
-    from tests.fixtures import ClinicHandle
-
-    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
-    with context.system_context("test check"), uow.unit_of_work() as session:
-        admin_id = session.scalar(
-            sa.select(StaffMember.id).where(
-                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
-            )
-        )
-    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    out, headers = _seeded_as_admin(app)
     series = {
         c["label"]: client.get(f"/v1/couples/{c['id']}/alliance", headers=headers).json
         for c in out["couples"]
@@ -116,18 +109,7 @@ def test_seed_demo_histories_show_a_drop_a_split_and_a_missing_partner(app, clie
 
 
 def test_preview_over_the_demo_history_matches_the_stored_alerts(app, client):
-    out = json.loads(app.test_cli_runner().invoke(seed_demo).output)
-    clinic_id = uuid.UUID(out["clinic"]["id"])
-    from tests.fixtures import ClinicHandle
-
-    handle = ClinicHandle(clinic_id, "demo", app.config["SETTINGS"].token_issuer)
-    with context.system_context("test check"), uow.unit_of_work() as session:
-        admin_id = session.scalar(
-            sa.select(StaffMember.id).where(
-                StaffMember.clinic_id == clinic_id, StaffMember.role == "admin"
-            )
-        )
-    headers = {"Authorization": f"Bearer {handle.token_for(admin_id, 'admin')}"}
+    _, headers = _seeded_as_admin(app)
     stored = client.get("/v1/alerts?limit=200", headers=headers).json["items"]
     assert {a["rule"] for a in stored} >= {"alliance_drop", "split_alliance", "missing_feedback"}
     policy = client.get("/v1/alert-policy", headers=headers).json
