@@ -257,7 +257,7 @@ class History:
 def history(couple_id: uuid.UUID, *, upto: datetime | None = None,
             size: int | None = None) -> History:
     """The last `size` completed sessions up to `upto` (all when None), in four reads."""
-    couple = couples.get(couple_id, audit_read=False)
+    couple = couples.get(couple_id, audit_read=False, with_details=False)
     window = sessions.completed_window(couple.id, upto or utcnow(), size)
     found = uow.session().scalars(sa.select(FeedbackResponse).where(
         FeedbackResponse.session_id.in_([booked.id for booked in window])))
