@@ -20,19 +20,17 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-os.environ.setdefault("ALLIANCE_TEST_DB", "postgresql")
-
-from service import create_app  # noqa: E402
-from service.audit import service as audit  # noqa: E402
-from service.auth.resource import require  # noqa: E402
-from service.core.context import Actor  # noqa: E402
-from service.http.api import transactional  # noqa: E402
-from service.instruments.catalog import SAC8  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from tests import database  # noqa: E402
-from tests.fixtures import create_clinic  # noqa: E402
-from tests.practice import seed_history  # noqa: E402
-from tests.sql_counter import count_statements  # noqa: E402
+from service import create_app
+from service.audit import service as audit
+from service.auth.resource import require
+from service.core.context import Actor
+from service.http.api import transactional
+from service.instruments.catalog import SAC8
+from service.settings import Settings
+from tests import database
+from tests.fixtures import create_clinic
+from tests.practice import seed_history
+from tests.sql_counter import count_statements
 
 EARLY = datetime(2019, 1, 7, 9, 0, tzinfo=UTC)
 ANSWERS = {item["key"]: 8 for item in SAC8["items"]}
