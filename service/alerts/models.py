@@ -55,3 +55,5 @@ class Alert(ClinicOwned, Versioned, Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[uuid.UUID | None]
     resolution_note: Mapped[str | None] = mapped_column(sa.String(2000))
+    # When supervisors were told of an unacknowledged critical alert (once).
+    escalated_at: Mapped[datetime | None]

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.core.clock import utcnow
-from service.db.base import Base, ClinicOwned
+from service.db.base import Base, ClinicOwned, Versioned
 
 
 class OutboxMessage(ClinicOwned, Base):
@@ -16,6 +16,9 @@ class OutboxMessage(ClinicOwned, Base):
     __tablename__ = "outbox_messages"
     __table_args__ = ClinicOwned.tenant_table_args(
         sa.Index(None, "clinic_id", "status", "next_attempt_at"),
+        # The worker claims across clinics: pending rows by due time (a partial index).
+        sa.Index("ix_outbox_messages_due", "next_attempt_at",
+                 postgresql_where=sa.text("status = 'pending'")),
         sa.CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
         sa.CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
     )
@@ -32,3 +35,37 @@ class OutboxMessage(ClinicOwned, Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    # Set while a worker holds the row; a crashed worker's lease runs out and the row is
+    # claimed again (at-least-once: receivers dedupe on the message id).
+    lease_until: Mapped[datetime | None]
+    # Webhook deliveries: what the receiver answered, for the delivery log.
+    response_status: Mapped[int | None]
+    latency_ms: Mapped[int | None]
+
+
+class Event(ClinicOwned, Base):
+    """The durable change feed (`GET /v1/events`): the same payloads webhooks carry."""
+
+    __tablename__ = "events"
+    __table_args__ = ClinicOwned.tenant_table_args(sa.Index(None, "clinic_id", "created_at", "id"))
+
+    topic: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict]
+
+
+class WebhookEndpoint(ClinicOwned, Versioned, Base):
+    """An integrator's receiver. The signing secret is kept to sign (Standard Webhooks);
+    during a rotation the previous secret also signs until `previous_secret_until`."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = ClinicOwned.tenant_table_args()
+
+    url: Mapped[str] = mapped_column(sa.String(500))
+    description: Mapped[str | None] = mapped_column(sa.String(200))
+    events: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    previous_secret: Mapped[str | None] = mapped_column(sa.String(100))
+    previous_secret_until: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    failing_since: Mapped[datetime | None]
