@@ -47,6 +47,9 @@ class Settings:
     feedback_form_rate_limit: str = "30 per minute"
     docs_client_id: str = "alliance-docs"
     log_level: str = "INFO"
+    worker_batch: int = 20
+    worker_lease_seconds: int = 120  # a killed worker's messages are retried after this
+    worker_idle_seconds: float = 1.0
     db_pool_size: int = 5
 
     @property
@@ -86,6 +89,8 @@ def _coerce(type_name: object, raw: str) -> object:
     text = str(type_name)
     if text == "int":
         return int(raw)
+    if text == "float":
+        return float(raw)
     if text == "bool":
         return _env_bool(raw)
     if text.startswith("tuple"):

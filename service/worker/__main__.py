@@ -1,0 +1,41 @@
+"""`python -m service.worker`: deliver the outbox and run periodic jobs until SIGTERM."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from service.db import uow
+from service.db.session import Database
+from service.notifications import email, webhooks
+from service.ops import logging as json_logging
+from service.settings import Settings
+from service.worker import jobs
+from service.worker.runner import Worker
+
+
+def build(settings: Settings) -> Worker:
+    return Worker(
+        settings,
+        {"email": email.send, "webhook": webhooks.deliver},
+        [
+            jobs.Job("expire_feedback_requests", timedelta(minutes=5),
+                     jobs.expire_feedback_requests),
+            jobs.Job("purge_idempotency_keys", timedelta(hours=1), jobs.purge_idempotency_keys),
+        ],
+        batch=settings.worker_batch,
+        lease=timedelta(seconds=settings.worker_lease_seconds),
+        idle_sleep=settings.worker_idle_seconds,
+    )
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    json_logging.configure(settings.log_level)
+    uow.init(Database(settings.database_url, pool_size=2))
+    worker = build(settings)
+    worker.install_signal_handlers()
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

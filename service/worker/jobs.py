@@ -1,0 +1,67 @@
+"""Periodic jobs. Any number of workers may run; each job runs in one worker at a time
+(a PostgreSQL advisory lock held for the job's transaction), and every job is idempotent."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from service.core import context
+from service.core.clock import utcnow
+from service.db import idempotency, uow
+from service.feedback.models import FeedbackRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[datetime], object]
+    last_run: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.last_run is None or now - self.last_run >= self.every
+
+
+def expire_feedback_requests(now: datetime) -> int:
+    """Links past their expiry stop working (the form already refuses them; this records it)."""
+    result = uow.session().execute(
+        sa.update(FeedbackRequest)
+        .where(FeedbackRequest.status == "open", FeedbackRequest.expires_at <= now)
+        .values(status="expired")
+    )
+    return result.rowcount or 0
+
+
+def purge_idempotency_keys(_now: datetime) -> int:
+    return idempotency.purge_expired()
+
+
+def run_due(jobs: list[Job], now: datetime | None = None) -> list[str]:
+    """Run the jobs that are due; returns the names that ran here."""
+    now = now or utcnow()
+    ran = []
+    for job in jobs:
+        if not job.due(now):
+            continue
+        with context.system_context(f"job {job.name}"), uow.unit_of_work() as session:
+            if not _lock(session, job.name):
+                continue  # another worker is running it
+            job.run(now)
+        job.last_run = now
+        ran.append(job.name)
+    return ran
+
+
+def _lock(session: sa.orm.Session, name: str) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = zlib.crc32(f"alliance:job:{name}".encode())
+    return bool(session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(key))))
