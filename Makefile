@@ -48,8 +48,8 @@ seed-demo: migrate
 	mkdir -p var
 	$(BIN)/flask --app wsgi seed-demo | tee var/demo.json
 
-# The API in the foreground (Ctrl-C stops it). Background processes that `make run` will start
-# beside gunicorn (the outbox worker, `python -m service.worker`) belong just before `exec`.
+# The API in the foreground and the outbox worker beside it (Ctrl-C stops both). With no SMTP
+# host configured, emails are written to var/mail/ as .eml files a person can open.
 run: seed-demo
 	@echo
 	@echo "Alliance API on $(BASE_URL)"
@@ -59,8 +59,11 @@ run: seed-demo
 	@echo "  Demo logins: the \"logins\" printed above (clinic slug: demo)"
 	@echo "  A partner's feedback form, open it on a phone:  $$($(BIN)/python -c \
 		'import json; print(json.load(open("var/demo.json"))["partner_link"])')"
+	@echo "  Emails the worker sends (no SMTP configured):  var/mail/"
 	@echo
-	exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
+	$(BIN)/python -m service.worker & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/gunicorn -c deploy/gunicorn.conf.py wsgi:app
 
 # In order: lint, then PostgreSQL (started if down) and the whole suite, then SQLite.
 # pytest exits 5 when it collected no test: make treats it as the failure it is.
