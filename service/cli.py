@@ -14,7 +14,7 @@ from service.db import uow
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
-    for command in (create_platform_client, create_client, rotate_keys):
+    for command in (create_platform_client, create_client, rotate_keys, outbox_redrive):
         app.cli.add_command(command)
 
 
@@ -68,6 +68,24 @@ def rotate_keys() -> None:
     from service.auth import service as auth_service
 
     click.echo(json.dumps(auth_service.rotate_signing_keys()))
+
+
+@click.command("outbox-redrive")
+@click.option("--clinic", "slug", required=True, help="The clinic's slug.")
+@click.option("--id", "message_id", type=click.UUID, help="One message; default: every dead one.")
+@with_appcontext
+def outbox_redrive(slug: str, message_id) -> None:
+    """Put dead outbox messages back in the queue (after fixing what made them fail)."""
+    from service.clinics import service as clinics
+    from service.worker import outbox
+
+    with context.system_context("cli outbox-redrive"), uow.unit_of_work():
+        clinic = clinics.by_slug(slug)
+    if clinic is None:
+        raise click.ClickException(f"No clinic with slug {slug!r}.")
+    with context.tenant_context(clinic.id), uow.unit_of_work():
+        count = outbox.redrive(message_id)
+    click.echo(json.dumps({"clinic": slug, "requeued": count}))
 
 
 @contextlib.contextmanager

@@ -168,3 +168,25 @@ def test_two_workers_deliver_each_of_1000_messages_exactly_once(clinic, smtp_por
     ids = inbox.ids()
     assert len(ids) == 1000 and set(ids.values()) == {1}
     assert statuses(clinic.id) == Counter({"sent": 1000})
+
+
+def test_dead_messages_are_listed_and_re_driven_from_the_cli(app, clinic, worker_settings,
+                                                             smtp_port):
+    import json
+
+    from service.cli import outbox_redrive
+
+    enqueue(clinic.id, 2)
+    with context.system_context("test"), uow.unit_of_work() as session:
+        session.execute(sa.update(OutboxMessage).where(OutboxMessage.clinic_id == clinic.id)
+                        .values(status="dead", last_error="550 mailbox unavailable"))
+    result = app.test_cli_runner().invoke(outbox_redrive, ["--clinic", clinic.slug])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"clinic": clinic.slug, "requeued": 2}
+    inbox = Inbox()
+    controller = start_smtp(smtp_port, inbox)
+    try:
+        drain(build(worker_settings), clinic.id)
+    finally:
+        controller.stop()
+    assert statuses(clinic.id) == Counter({"sent": 2}) and len(inbox.ids()) == 2
