@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.http.fields import UUIDConverter
     from service.http.limits import limiter
     from service.instruments import api as instruments_api
+    from service.notifications import api as notifications_api
     from service.ops import api as ops_api
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         alerts_api.alliance_blp,
         alerts_api.blp,
         alerts_api.policy_blp,
+        notifications_api.blp,
+        notifications_api.events_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)

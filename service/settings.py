@@ -46,11 +46,31 @@ class Settings:
     directory_rate_limit: str = "60 per minute"
     feedback_form_rate_limit: str = "30 per minute"
     docs_client_id: str = "alliance-docs"
+    # Email (DESIGN §9). No SMTP host: each message is written as an .eml file to mail_dir,
+    # where a person running `make run` can open it.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False  # implicit TLS (port 465)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Alliance <no-reply@alliance.localhost>"
+    smtp_timeout: int = 10
+    mail_dir: str = str(ROOT / "var" / "mail")
+    # Where an alert email links to; "{alert_id}" is replaced. Empty: {base_url}/alerts/{alert_id}.
+    alert_url_template: str = ""
+    # Where a staff member changes how alert emails reach them (List-Unsubscribe of digests).
+    email_preferences_url: str = ""
+    # Unacknowledged critical alerts are emailed to supervisors after this many hours.
+    alert_escalation_hours: int = 24
     log_level: str = "INFO"
     worker_batch: int = 20
     worker_lease_seconds: int = 120  # a killed worker's messages are retried after this
     worker_idle_seconds: float = 1.0
     db_pool_size: int = 5
+    # Webhook targets on private, loopback or link-local networks (and plain http to them)
+    # are refused unless the operator allows them (local development, tests).
+    webhook_allow_private: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -63,6 +83,14 @@ class Settings:
     @property
     def owner_database_url(self) -> str:
         return self.migration_database_url or self.database_url
+
+    def alert_url(self, alert_id: object) -> str:
+        template = self.alert_url_template or f"{self.base_url.rstrip('/')}/alerts/{{alert_id}}"
+        return template.replace("{alert_id}", str(alert_id))
+
+    @property
+    def preferences_url(self) -> str:
+        return self.email_preferences_url or f"{self.base_url.rstrip('/')}/account/notifications"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

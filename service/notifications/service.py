@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+from typing import Any
+
 import sqlalchemy as sa
 
+from service.audit import service as audit
+from service.core.clock import utcnow
+from service.core.errors import Conflict, Invalid, NotFound
+from service.core.ids import new_id
+from service.core.paging import Key, Page, PageRequest
 from service.db import uow
-from service.notifications.models import OutboxMessage
+from service.db.keyset import keyset_page
+from service.notifications import webhooks
+from service.notifications.models import Event, OutboxMessage, WebhookEndpoint
 
 
 def enqueue_email(*, topic: str, to: str, subject: str, text: str, html: str) -> OutboxMessage:
@@ -17,9 +28,17 @@ def enqueue_email(*, topic: str, to: str, subject: str, text: str, html: str) ->
 
 
 def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
-    """A change event for webhooks and the events feed. Payloads carry ids, never PHI."""
-    message = OutboxMessage(channel="webhook", topic=topic, recipient="*", payload=payload)
-    uow.session().add(message)
+    """A change event, in the caller's transaction: a row of the events feed, and an outbox
+    row the worker fans out to the subscribed webhook endpoints. Payloads carry ids, never
+    PHI; receivers and feed readers dedupe on `event_id`."""
+    session = uow.session()
+    event = Event(id=new_id(), topic=topic, payload=payload)
+    session.add(event)
+    message = OutboxMessage(
+        channel="webhook", topic=topic, recipient="*",
+        payload={**payload, "event_id": str(event.id), "type": topic},
+    )
+    session.add(message)
     return message
 
 
@@ -31,3 +50,146 @@ def forget_emails_to(address: str) -> int:
         )
     )
     return result.rowcount or 0
+
+
+# -- webhook endpoints (`/v1/webhook-endpoints`) ------------------------------------------------
+
+
+def create_endpoint(data: dict[str, Any], *, allow_private: bool) -> WebhookEndpoint:
+    """A new endpoint with a fresh secret: the caller shows `secret` once, never again."""
+    _check_target(data["url"], allow_private)
+    endpoint = WebhookEndpoint(
+        url=data["url"],
+        events=_topics(data["events"]),
+        description=data.get("description"),
+        secret=webhooks.new_secret(),
+    )
+    uow.session().add(endpoint)
+    uow.session().flush()
+    audit.record("create", "webhook_endpoint", endpoint.id)
+    return endpoint
+
+
+def list_endpoints(page: PageRequest) -> Page[WebhookEndpoint]:
+    return keyset_page(sa.select(WebhookEndpoint), WebhookEndpoint, page)
+
+
+def get_endpoint(endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = uow.session().get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound("Webhook endpoint not found.")
+    return endpoint
+
+
+def update_endpoint(
+    endpoint_id: uuid.UUID, changes: dict[str, Any], check_version: Any, *, allow_private: bool
+) -> WebhookEndpoint:
+    endpoint = get_endpoint(endpoint_id)
+    check_version(endpoint.version)
+    if "url" in changes:
+        _check_target(changes["url"], allow_private)
+    if "events" in changes:
+        changes["events"] = _topics(changes["events"])
+    if changes.get("enabled") and not endpoint.enabled:  # re-enabled: a fresh start
+        endpoint.disabled_reason, endpoint.failing_since = None, None
+    if changes.get("enabled") is False:
+        endpoint.disabled_reason = "Disabled by the clinic."
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    uow.session().flush()
+    audit.record("update", "webhook_endpoint", endpoint.id)
+    return endpoint
+
+
+def delete_endpoint(endpoint_id: uuid.UUID, check_version: Any) -> None:
+    """Deleted with its secret; its undelivered messages go dead when the worker meets them."""
+    endpoint = get_endpoint(endpoint_id)
+    check_version(endpoint.version)
+    uow.session().delete(endpoint)
+    uow.session().flush()
+    audit.record("delete", "webhook_endpoint", endpoint_id)
+
+
+def rotate_secret(endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    """A new secret, shown once; the previous one keeps signing for 24 h alongside it."""
+    endpoint = get_endpoint(endpoint_id)
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = utcnow() + webhooks.ROTATION_OVERLAP
+    endpoint.secret = webhooks.new_secret()
+    uow.session().flush()
+    audit.record("rotate_secret", "webhook_endpoint", endpoint.id)
+    return endpoint
+
+
+def list_deliveries(
+    endpoint_id: uuid.UUID, page: PageRequest, status: str | None = None
+) -> Page[OutboxMessage]:
+    """The endpoint's delivery log: one outbox row per event sent (or being sent) to it."""
+    endpoint = get_endpoint(endpoint_id)
+    stmt = sa.select(OutboxMessage).where(
+        OutboxMessage.channel == "webhook", OutboxMessage.recipient == str(endpoint.id)
+    )
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    return keyset_page(stmt, OutboxMessage, page)
+
+
+def retry_delivery(endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> OutboxMessage:
+    """Manual retry: due now (a dead delivery is re-driven, a pending one hurried)."""
+    endpoint = get_endpoint(endpoint_id)
+    message = uow.session().scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.id == delivery_id,
+            OutboxMessage.channel == "webhook",
+            OutboxMessage.recipient == str(endpoint.id),
+        ).with_for_update()
+    )
+    if message is None:
+        raise NotFound("Delivery not found.")
+    if not endpoint.enabled:
+        raise Conflict("The endpoint is disabled; enable it before retrying.",
+                       errors={"enabled": ["Disabled."]})
+    if message.lease_until is not None and message.lease_until > utcnow():
+        raise Conflict("A worker is delivering this message right now.")
+    message.status, message.next_attempt_at, message.lease_until = "pending", utcnow(), None
+    uow.session().flush()
+    audit.record("retry", "webhook_delivery", message.id)
+    return message
+
+
+def _check_target(url: str, allow_private: bool) -> None:
+    try:
+        webhooks.check_url(url, allow_private=allow_private)
+    except webhooks.UnsafeTarget as exc:
+        raise Invalid(str(exc), errors={"url": [str(exc)]}) from exc
+
+
+def _topics(topics: list[str]) -> list[str]:
+    unknown = sorted(set(topics) - set(webhooks.TOPICS))
+    if unknown:
+        raise Invalid("Unknown event type.", errors={"events": [f"Unknown: {', '.join(unknown)}"]})
+    return [topic for topic in webhooks.TOPICS if topic in topics]
+
+
+# -- the events feed (`/v1/events`) ----------------------------------------------------------
+
+# Rows are listed only once they are this old: a transaction that began earlier may commit an
+# event with an earlier `created_at` after a reader has moved past it; waiting closes that gap
+# for any transaction shorter than this.
+FEED_SETTLE = timedelta(seconds=2)
+
+
+def list_events(
+    limit: int, after: Key | None = None
+) -> tuple[list[dict[str, Any]], Key | None, bool]:
+    """Events after the cursor, oldest first: (items, cursor to continue from, more now?).
+
+    The cursor is returned even at the end of the feed, so a reader polls with it."""
+    stmt = sa.select(Event).where(Event.created_at <= utcnow() - FEED_SETTLE)
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(Event.created_at, Event.id) > sa.tuple_(*after))
+    rows = list(uow.session().scalars(stmt.order_by(Event.created_at, Event.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = (rows[-1].created_at, rows[-1].id) if rows else after
+    return [webhooks.event_item(row) for row in rows], last, more

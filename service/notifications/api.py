@@ -1,0 +1,123 @@
+from urllib.parse import urlencode
+
+from flask import current_app, request
+from flask.views import MethodView
+
+from service.auth.resource import require
+from service.http import etags
+from service.http.api import Blueprint
+from service.http.idempotency import idempotent
+from service.http.pagination import encode_cursor, paged
+from service.notifications import schemas, service
+
+blp = Blueprint(
+    "webhook_endpoints",
+    __name__,
+    url_prefix="/v1/webhook-endpoints",
+    description=(
+        "Signed webhooks (Standard Webhooks: `webhook-id`, `webhook-timestamp`, "
+        "`webhook-signature`). Targets must be HTTPS on public addresses; the secret is shown "
+        "once; rotation keeps the previous secret signing for 24 h. Deliveries time out after "
+        "10 s, follow no redirects, and retry with backoff; a 410 answer, or 3 days of failure, "
+        "disables the endpoint."
+    ),
+)
+events_blp = Blueprint(
+    "events",
+    __name__,
+    url_prefix="/v1/events",
+    description=(
+        "The durable change feed, oldest first, with the same objects webhooks carry. Poll "
+        "with `after` = the last `next_cursor`. An event is listed once it is 2 seconds old, "
+        "so one committed late by a concurrent transaction is not skipped."
+    ),
+)
+
+
+def _allow_private() -> bool:
+    return current_app.config["SETTINGS"].webhook_allow_private
+
+
+@blp.route("")
+class Endpoints(MethodView):
+    @require("webhooks.manage")
+    @blp.arguments(schemas.WebhookEndpointQuerySchema, location="query")
+    @blp.response(200, schemas.WebhookEndpointPageSchema)
+    def get(self, query):
+        return paged(service.list_endpoints(**query))
+
+    @require("webhooks.manage")
+    @idempotent(redact=("secret",))
+    @blp.documents_idempotency
+    @blp.arguments(schemas.WebhookEndpointSchema)
+    @blp.response(201, schemas.WebhookEndpointWithSecretSchema)
+    def post(self, data):
+        endpoint = service.create_endpoint(data, allow_private=_allow_private())
+        return endpoint, {"Location": f"/v1/webhook-endpoints/{endpoint.id}",
+                          **etags.headers_for(endpoint.version)}
+
+
+@blp.route("/<uuid:endpoint_id>")
+class OneEndpoint(MethodView):
+    @require("webhooks.manage")
+    @blp.response(200, schemas.WebhookEndpointSchema)
+    def get(self, endpoint_id):
+        endpoint = service.get_endpoint(endpoint_id)
+        return endpoint, etags.headers_for(endpoint.version)
+
+    @require("webhooks.manage")
+    @blp.if_match
+    @blp.arguments(schemas.WebhookEndpointPatchSchema)
+    @blp.response(200, schemas.WebhookEndpointSchema)
+    def patch(self, changes, endpoint_id):
+        endpoint = service.update_endpoint(
+            endpoint_id, changes, etags.check, allow_private=_allow_private()
+        )
+        return endpoint, etags.headers_for(endpoint.version)
+
+    @require("webhooks.manage")
+    @blp.if_match
+    @blp.response(204)
+    def delete(self, endpoint_id):
+        service.delete_endpoint(endpoint_id, etags.check)
+
+
+@blp.route("/<uuid:endpoint_id>/rotate-secret")
+class RotateSecret(MethodView):
+    @require("webhooks.manage")
+    @blp.response(200, schemas.WebhookEndpointWithSecretSchema)
+    def post(self, endpoint_id):
+        endpoint = service.rotate_secret(endpoint_id)
+        return endpoint, etags.headers_for(endpoint.version)
+
+
+@blp.route("/<uuid:endpoint_id>/deliveries")
+class Deliveries(MethodView):
+    @require("webhooks.manage")
+    @blp.arguments(schemas.DeliveryQuerySchema, location="query")
+    @blp.response(200, schemas.DeliveryPageSchema)
+    def get(self, query, endpoint_id):
+        return paged(service.list_deliveries(endpoint_id, **query))
+
+
+@blp.route("/<uuid:endpoint_id>/deliveries/<uuid:delivery_id>/retry")
+class RetryDelivery(MethodView):
+    @require("webhooks.manage")
+    @blp.response(200, schemas.DeliverySchema)
+    def post(self, endpoint_id, delivery_id):
+        return service.retry_delivery(endpoint_id, delivery_id)
+
+
+@events_blp.route("")
+class Events(MethodView):
+    @require("webhooks.manage")
+    @events_blp.arguments(schemas.EventQuerySchema, location="query")
+    @events_blp.response(200, schemas.EventPageSchema)
+    def get(self, query):
+        items, last, more = service.list_events(query["limit"], query.get("after"))
+        cursor = encode_cursor(last) if last else None
+        headers = {}
+        if more:
+            following = urlencode({"limit": query["limit"], "after": cursor})
+            headers["Link"] = f'<{request.base_url}?{following}>; rel="next"'
+        return {"items": items, "next_cursor": cursor, "has_more": more}, headers
