@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.http.limits import limiter
     from service.instruments import api as instruments_api
     from service.notifications import api as notifications_api
+    from service.notifications import service as notifications
     from service.ops import api as ops_api
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
+    notifications.configure(settings)  # links in emails composed by use-cases
     pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)
 

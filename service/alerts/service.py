@@ -221,6 +221,7 @@ def _store(couple: Any, decision: rules.Decision) -> Alert:
     session.flush()
     if change != "same":
         _publish("alert.created" if change == "created" else "alert.updated", alert)
+    notifications.alert_changed(alert, change)  # emails to staff when created or escalated
     return alert
 
 

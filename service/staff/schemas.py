@@ -81,6 +81,12 @@ class _Profile(ma.Schema):
     listed_publicly = JSONBoolean(
         metadata={"description": "Shown in the clinic's public therapist directory."}
     )
+    alert_emails = ma.fields.String(
+        validate=ma.validate.OneOf(("immediate", "hourly", "daily")),
+        metadata={"description": "How alert emails reach this person: each one at once "
+                  "(after the clinic's quiet hours), or an hourly or daily digest. Safety "
+                  "concerns always arrive at once."},
+    )
 
 
 class StaffSchema(_Profile):

@@ -23,6 +23,7 @@ from service.core.paging import Page, PageRequest
 from service.core.passwords import hash_secret
 from service.db import uow
 from service.db.keyset import keyset_page
+from service.notifications import service as notifications
 from service.settings import Settings
 from service.staff.models import StaffMember
 
@@ -36,6 +37,7 @@ PROFILE_FIELDS = frozenset(
         "languages",
         "accepting_new",
         "listed_publicly",
+        "alert_emails",
     }
 )
 MIN_PASSWORD_LENGTH = 12
@@ -139,6 +141,7 @@ def invite(data: dict[str, Any], settings: Settings) -> Invited:
     uow.session().add(member)
     _flush_unique_email()
     audit.record("create", "staff", member.id)
+    notifications.enqueue_staff_invitation(member, clinic_name=clinics.name(), url=invite_url)
     return Invited(member, invite_url)
 
 
@@ -150,6 +153,7 @@ def reissue_invite(staff_id: uuid.UUID, settings: Settings) -> Invited:
     invite_url = _issue_invite(member, settings)
     uow.session().flush()
     audit.record("invite", "staff", member.id)
+    notifications.enqueue_staff_invitation(member, clinic_name=clinics.name(), url=invite_url)
     return Invited(member, invite_url)
 
 
@@ -300,6 +304,7 @@ def onboard_clinic(data: dict[str, Any], settings: Settings) -> Onboarded:
         session.flush()
         audit.record("create", "clinic", clinic.id, clinic_id=clinic.id)
         audit.record("create", "staff", admin.id, clinic_id=clinic.id)
+        notifications.enqueue_staff_invitation(admin, clinic_name=clinic.name, url=invite_url)
     return Onboarded(clinic, admin, invite_url)
 
 

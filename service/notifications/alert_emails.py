@@ -1,0 +1,237 @@
+"""Who gets which alert email, and when (DESIGN §9). Pure: no database, no clock.
+
+- A new alert, or one whose severity rose, goes to the couple's therapist by their preference:
+  `immediate` → one email, held until the end of the clinic's quiet hours; `hourly`/`daily`
+  → nothing now, the next digest carries it.
+- `safety_concern` goes to the therapist and every active supervisor at once, ignoring
+  digests and quiet hours. So does any alert whose therapist can no longer sign in
+  (deactivated): an alert that reaches nobody is worse than none.
+- Unacknowledged critical alerts escalate to the supervisors, once (the caller marks them).
+- The content is the rule in words, the severity and a link; the couple's label only when
+  the clinic opted in. Never names, scores or answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+SAFETY = "safety_concern"
+DIGESTS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+NOTIFY_ON = frozenset({"created", "escalated"})
+
+# The rule in words a therapist reads in an inbox (DESIGN §8 names).
+RULE_WORDS = {
+    "low_alliance": "Alliance below the clinic's cutoff",
+    "alliance_drop": "A drop in alliance since the previous session",
+    "reliable_drop": "A reliable drop in alliance",
+    "downward_trend": "Alliance trending down over recent sessions",
+    "split_alliance": "The partners experience the therapy very differently",
+    "watch_item": "A watched question was answered in its alert range",
+    "airtime_imbalance": "One partner had much less of the session's time",
+    "missing_feedback": "Feedback has been missing for several sessions",
+    "safety_concern": "A partner raised a safety concern",
+}
+SEVERITY_WORDS = {"info": "Info", "warning": "Warning", "critical": "Critical"}
+
+
+@dataclass(frozen=True)
+class Person:
+    staff_id: uuid.UUID
+    email: str
+    role: str
+    alert_emails: str = "immediate"
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One email to send: to whom, why, and not before when."""
+
+    to: Person
+    reason: str  # "therapist" | "supervisor"
+    not_before: datetime
+
+
+@dataclass(frozen=True)
+class EmailPolicy:
+    include_couple_label: bool = False
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> EmailPolicy:
+        data = data or {}
+        quiet = data.get("quiet_hours") or {}
+        start, end = _time(quiet.get("start")), _time(quiet.get("end"))
+        return cls(
+            include_couple_label=data.get("include_couple_label") is True,
+            quiet_start=start if start and end and start != end else None,
+            quiet_end=end if start and end and start != end else None,
+        )
+
+
+def rule_words(rule: str) -> str:
+    return RULE_WORDS.get(rule, rule.replace("_", " ").capitalize())
+
+
+def severity_words(severity: str) -> str:
+    return SEVERITY_WORDS.get(severity, severity.capitalize())
+
+
+def plan_alert(
+    *,
+    rule: str,
+    change: str,
+    therapist: Person | None,
+    supervisors: list[Person],
+    policy: EmailPolicy,
+    timezone: str,
+    now: datetime,
+) -> list[Delivery]:
+    """The emails an alert change causes right now (digest readers get none)."""
+    if change not in NOTIFY_ON:
+        return []
+    reachable = therapist is not None and therapist.active
+    if rule == SAFETY or not reachable:
+        people = ([(therapist, "therapist")] if reachable else []) + [
+            (person, "supervisor") for person in supervisors if person.active
+        ]
+        return _unique([Delivery(person, reason, now) for person, reason in people])
+    if therapist.alert_emails in DIGESTS:
+        return []
+    return [Delivery(therapist, "therapist", quiet_until(now, policy, timezone))]
+
+
+def plan_escalation(supervisors: list[Person], now: datetime) -> list[Delivery]:
+    return _unique([Delivery(p, "supervisor", now) for p in supervisors if p.active])
+
+
+def escalation_due(*, severity: str, status: str, escalated_at: datetime | None,
+                   created_at: datetime, now: datetime, after: timedelta) -> bool:
+    return (severity == "critical" and status == "open" and escalated_at is None
+            and created_at <= now - after)
+
+
+def digest_window(preference: str, last_until: datetime | None,
+                  now: datetime) -> tuple[datetime, datetime] | None:
+    """(since, until) of the digest due now for this preference, or None when not due.
+    The next window starts where the last digest ended, so no alert falls between two."""
+    period = DIGESTS.get(preference)
+    if period is None:
+        return None
+    if last_until is None:
+        return now - period, now
+    if now - last_until < period:
+        return None
+    return last_until, now
+
+
+def quiet_until(now: datetime, policy: EmailPolicy, timezone: str) -> datetime:
+    """`now`, or the end of the clinic's quiet hours (in its timezone) when inside them."""
+    start, end = policy.quiet_start, policy.quiet_end
+    if start is None or end is None:
+        return now
+    zone = _zone(timezone)
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    if start < end:  # e.g. 12:00-14:00, within one day
+        inside, end_day = start <= clock < end, local.date()
+    else:  # e.g. 21:00-07:00, across midnight
+        inside = clock >= start or clock < end
+        end_day = local.date() + timedelta(days=1) if clock >= start else local.date()
+    if not inside:
+        return now
+    return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+
+
+def _unique(deliveries: list[Delivery]) -> list[Delivery]:
+    """One email per address (a therapist who is also a supervisor gets one)."""
+    seen: set[str] = set()
+    kept = []
+    for delivery in deliveries:
+        address = delivery.to.email.lower()
+        if address not in seen:
+            seen.add(address)
+            kept.append(delivery)
+    return kept
+
+
+def _time(value: object) -> time | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        return ZoneInfo("UTC")
+
+
+# -- composition: subject, text and HTML from the Jinja templates ------------------------------
+
+_templates = Environment(
+    loader=PackageLoader("service.notifications", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    keep_trailing_newline=True,
+)
+ROLE_WORDS = {"admin": "an admin", "supervisor": "a supervisor", "therapist": "a therapist"}
+
+
+def alert_email(*, rule: str, severity: str, url: str, clinic_name: str, reason: str,
+                couple_label: str | None) -> dict[str, str]:
+    values = {"rule": rule_words(rule), "severity": severity_words(severity), "url": url,
+              "clinic_name": clinic_name, "reason": reason, "couple_label": couple_label}
+    return _render("alert", f"{values['severity']} alert: {values['rule']}", values)
+
+
+def escalation_email(*, rule: str, url: str, clinic_name: str, hours: int,
+                     couple_label: str | None) -> dict[str, str]:
+    values = {"rule": rule_words(rule), "url": url, "clinic_name": clinic_name,
+              "hours": hours, "couple_label": couple_label}
+    return _render("escalation", f"Unacknowledged critical alert: {values['rule']}", values)
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    rule: str
+    severity: str
+    url: str
+    couple_label: str | None = None
+
+
+def digest_email(*, preference: str, items: list[DigestItem], clinic_name: str,
+                 preferences_url: str) -> dict[str, str]:
+    period = "hourly" if preference == "hourly" else "daily"
+    alerts = [{"rule": rule_words(i.rule), "severity": severity_words(i.severity), "url": i.url,
+               "couple_label": i.couple_label} for i in items]
+    values = {"period": period, "alerts": alerts, "clinic_name": clinic_name,
+              "preferences_url": preferences_url}
+    count = f"{len(alerts)} alert" + ("s" if len(alerts) != 1 else "")
+    return _render("digest", f"Your {period} alert digest: {count}", values)
+
+
+def staff_invitation_email(*, display_name: str, role: str, clinic_name: str, url: str,
+                           expires_at: datetime) -> dict[str, str]:
+    values = {"display_name": display_name, "role": ROLE_WORDS.get(role, role),
+              "clinic_name": clinic_name, "url": url,
+              "expires": expires_at.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC")}
+    return _render("staff_invitation", f"{clinic_name}: your Alliance invitation", values)
+
+
+def _render(name: str, subject: str, values: dict) -> dict[str, str]:
+    return {
+        "subject": " ".join(subject.split())[:200],  # one line: a header never breaks
+        "text": _templates.get_template(f"email/{name}.txt").render(values),
+        "html": _templates.get_template(f"email/{name}.html").render(values),
+    }
