@@ -98,6 +98,8 @@ def complete_session(
         for partner in couples.partners_of(booked.couple_id)
         if partner.feedback_channel != "none"
     ]
+    notifications.enqueue_event(
+        "session.completed", {"session_id": str(booked.id), "couple_id": str(booked.couple_id)})
     return Completed(booked, links)
 
 
@@ -413,6 +415,9 @@ def _record(
     instruments.mark_answered(instrument)
     session.flush()
     audit.record("create", "feedback_response", response.id)
+    notifications.enqueue_event("feedback.submitted", {
+        "response_id": str(response.id), "session_id": str(booked.id),
+        "partner_id": str(partner_id)})
     return response
 
 
