@@ -69,6 +69,8 @@ RESOURCES: dict[str, Callable[[World], str]] = {
     "partner_id": lambda w: w.made["couple"]["partners"][0]["id"],
     "session_id": lambda w: w.made["session"]["id"],
     "instrument_id": lambda w: w.made["instrument"]["id"],
+    "endpoint_id": lambda w: w.made["endpoint"]["id"],
+    "delivery_id": lambda w: w.made["delivery_id"],
     "alert_id": lambda w: w.made["alert"]["id"],
     "token": lambda w: w.made["session"]["feedback_links"][0]["url"].rsplit("/", 1)[1],
 }
@@ -130,7 +132,28 @@ def world(app, settings) -> World:
         json={"key": "matrix-check", "kind": "outcome", "title": {"en": "Check"},
               "items": [{"key": "q1", "text": {"en": "How are you?"}, "min": 0, "max": 4}]},
     ).json
+    made["endpoint"], made["delivery_id"] = _webhook_endpoint(app, admin)
     return World(clinic, callers, intruder, made, outsider=clinic.staff("therapist"))
+
+
+def _webhook_endpoint(app, admin) -> tuple[dict[str, Any], str]:
+    """An endpoint (disabled: no worker ever sends to it) and a dead delivery in its log."""
+    from service.core import context
+    from service.db import uow
+    from service.notifications.models import OutboxMessage
+
+    client = app.test_client()
+    endpoint = client.post("/v1/webhook-endpoints", headers=admin.headers, json={
+        "url": "https://93.184.216.34/matrix", "events": ["alert.created"]}).json
+    client.patch(f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers,
+                 json={"enabled": False})
+    with context.tenant_context(admin.clinic_id), uow.unit_of_work() as session:
+        delivery = OutboxMessage(channel="webhook", topic="alert.created",
+                                 recipient=endpoint["id"], payload={}, status="dead")
+        session.add(delivery)
+        session.flush()
+        delivery_id = str(delivery.id)
+    return endpoint, delivery_id
 
 
 def _url(path: str, world: World) -> str:
