@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import functools
 import re
 import socket
 import uuid
@@ -450,3 +451,28 @@ def test_the_staff_member_exists_with_the_immediate_default(clinic):
         session.add(member)
         session.flush()
         assert member.alert_emails == "immediate"
+
+
+def test_who_gets_an_alert_email():
+    now = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+    person = alert_emails.Person
+    therapist = person(uuid.uuid4(), "t@x.example", "therapist", "immediate")
+    gone = dataclasses.replace(therapist, active=False)
+    sup = person(uuid.uuid4(), "s@x.example", "supervisor")
+    both = dataclasses.replace(sup, email="T@x.example")  # the therapist is also a supervisor
+    plan = functools.partial(alert_emails.plan_alert, policy=alert_emails.EmailPolicy(),
+                             timezone="UTC", now=now)
+    to = lambda deliveries: [d.to.email for d in deliveries]  # noqa: E731
+    assert to(plan(rule="low_alliance", change="created", therapist=therapist,
+                   supervisors=[sup])) == ["t@x.example"]
+    assert plan(rule="low_alliance", change="updated", therapist=therapist, supervisors=[]) == []
+    assert to(plan(rule="low_alliance", change="escalated", therapist=gone,
+                   supervisors=[sup])) == ["s@x.example"]  # nobody else would hear of it
+    assert to(plan(rule="safety_concern", change="created", therapist=therapist,
+                   supervisors=[sup, both])) == ["t@x.example", "s@x.example"]
+    daily = dataclasses.replace(therapist, alert_emails="daily")
+    assert plan(rule="low_alliance", change="created", therapist=daily, supervisors=[sup]) == []
+    assert alert_emails.digest_window("daily", now - timedelta(hours=3), now) is None
+    assert alert_emails.digest_window("daily", now - timedelta(days=2), now) == (
+        now - timedelta(days=2), now)
+    assert alert_emails.digest_window("immediate", None, now) is None
