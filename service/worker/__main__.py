@@ -7,6 +7,7 @@ from datetime import timedelta
 from service.db import uow
 from service.db.session import Database
 from service.notifications import email, webhooks
+from service.notifications import service as notifications
 from service.ops import logging as json_logging
 from service.settings import Settings
 from service.worker import jobs
@@ -21,6 +22,9 @@ def build(settings: Settings) -> Worker:
             jobs.Job("expire_feedback_requests", timedelta(minutes=5),
                      jobs.expire_feedback_requests),
             jobs.Job("purge_idempotency_keys", timedelta(hours=1), jobs.purge_idempotency_keys),
+            jobs.Job("escalate_unacknowledged", timedelta(minutes=5),
+                     notifications.escalate_unacknowledged),
+            jobs.Job("compose_digests", timedelta(minutes=10), notifications.compose_digests),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),
@@ -32,6 +36,7 @@ def main() -> None:
     settings = Settings.from_env()
     json_logging.configure(settings.log_level)
     uow.init(Database(settings.database_url, pool_size=2))
+    notifications.configure(settings)
     worker = build(settings)
     worker.install_signal_handlers()
     worker.run()
