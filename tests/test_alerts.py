@@ -157,7 +157,9 @@ def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
     with context.system_context("test check"), uow.unit_of_work() as session:
         events = session.scalars(sa.select(OutboxMessage.topic).where(
             OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")).all()
-    assert events == []  # the private box never reaches integrators' webhooks
+    # The private box never reaches integrators' webhooks (the session's and the answer's
+    # own events carry ids alone).
+    assert not [topic for topic in events if topic.startswith("alert.")], events
 
 
 def test_reliable_drop_with_the_jacobson_truax_vector(client, clinic):
@@ -230,8 +232,9 @@ def test_every_alert_change_writes_an_outbox_event_without_phi(couple):
         events = session.scalars(sa.select(OutboxMessage).where(
             OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")
             .order_by(OutboxMessage.created_at)).all()
-    assert [e.topic for e in events] == ["alert.created", "alert.resolved"]
-    assert events[0].payload["alert_id"] == alert["id"]
+    assert [e.topic for e in events if e.topic.startswith("alert.")] == [
+        "alert.created", "alert.resolved"]
+    assert next(e for e in events if e.topic == "alert.created").payload["alert_id"] == alert["id"]
     assert "Ana" not in json.dumps([e.payload for e in events])
 
 
