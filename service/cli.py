@@ -77,14 +77,14 @@ def rotate_keys() -> None:
 def outbox_redrive(slug: str, message_id) -> None:
     """Put dead outbox messages back in the queue (after fixing what made them fail)."""
     from service.clinics import service as clinics
-    from service.worker import outbox
+    from service.notifications import service as notifications
 
     with context.system_context("cli outbox-redrive"), uow.unit_of_work():
         clinic = clinics.by_slug(slug)
     if clinic is None:
         raise click.ClickException(f"No clinic with slug {slug!r}.")
     with context.tenant_context(clinic.id), uow.unit_of_work():
-        count = outbox.redrive(message_id)
+        count = notifications.redrive(message_id)
     click.echo(json.dumps({"clinic": slug, "requeued": count}))
 
 

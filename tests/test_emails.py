@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from service.alerts import emails as alert_mail
 from service.alerts.models import Alert
 from service.core import context
 from service.core.clock import utcnow
@@ -25,7 +26,6 @@ from service.db import uow
 from service.instruments.catalog import SAC8
 from service.notifications import alert_emails
 from service.notifications import email as mail
-from service.notifications import service as notifications
 from service.notifications.models import OutboxMessage
 from service.staff.models import StaffMember
 from tests.conftest import free_port
@@ -323,10 +323,10 @@ def test_a_digest_reader_gets_no_immediate_email_and_one_digest(client, clinic, 
     care = Care(client, clinic, therapist=therapist)
     care.session(LOW)
     assert care.alerts() and emails(clinic.id) == []
-    as_job(notifications.compose_digests, utcnow())
+    as_job(alert_mail.compose_digests, utcnow())
     [digest] = emails(clinic.id, "alert.digest")
     assert digest.recipient == therapist.email and digest.payload["digest"] is True
-    as_job(notifications.compose_digests, utcnow())  # within the hour: nothing more
+    as_job(alert_mail.compose_digests, utcnow())  # within the hour: nothing more
     assert len(emails(clinic.id, "alert.digest")) == 1
     deliver([digest], smtp_settings)
     [received] = recorder.messages()
@@ -337,7 +337,7 @@ def test_a_digest_reader_gets_no_immediate_email_and_one_digest(client, clinic, 
         assert "Alliance below the clinic" in body
         assert_clean(body, care, "The Quinteros")
     # An hour later, with nothing new: still one digest.
-    as_job(notifications.compose_digests, utcnow() + timedelta(hours=2))
+    as_job(alert_mail.compose_digests, utcnow() + timedelta(hours=2))
     assert len(emails(clinic.id, "alert.digest")) == 1
 
 
@@ -387,12 +387,12 @@ def test_unacknowledged_critical_alerts_escalate_to_supervisors_once(client, cli
     care.session(FINE, safety=True)  # critical at once
     [alert] = care.alerts()
     assert alert["severity"] == "critical"
-    as_job(notifications.escalate_unacknowledged, utcnow() + timedelta(hours=23))
+    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=23))
     assert emails(clinic.id, "alert.escalation") == []
-    as_job(notifications.escalate_unacknowledged, utcnow() + timedelta(hours=25))
+    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=25))
     [row] = emails(clinic.id, "alert.escalation")
     assert row.recipient == supervisor.email
-    as_job(notifications.escalate_unacknowledged, utcnow() + timedelta(hours=49))
+    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=49))
     assert len(emails(clinic.id, "alert.escalation")) == 1  # once
     with context.tenant_context(clinic.id), uow.unit_of_work() as session:
         assert session.get(Alert, uuid.UUID(alert["id"])).escalated_at is not None
@@ -411,7 +411,7 @@ def test_an_acknowledged_critical_alert_does_not_escalate(client, clinic):
     [alert] = care.alerts()
     acked = client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=care.therapist.headers)
     assert acked.status_code == 200, acked.json
-    as_job(notifications.escalate_unacknowledged, utcnow() + timedelta(hours=25))
+    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=25))
     assert emails(clinic.id, "alert.escalation") == []
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.alerts import lifecycle, rules
+from service.alerts import emails, lifecycle, rules
 from service.alerts.models import Alert, AlertPolicy
 from service.audit import service as audit
 from service.core import context
@@ -221,7 +221,7 @@ def _store(couple: Any, decision: rules.Decision) -> Alert:
     session.flush()
     if change != "same":
         _publish("alert.created" if change == "created" else "alert.updated", alert)
-    notifications.alert_changed(alert, change)  # emails to staff when created or escalated
+    emails.alert_changed(alert, change)  # emails to staff when created or escalated
     return alert
 
 

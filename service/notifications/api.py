@@ -33,6 +33,13 @@ events_blp = Blueprint(
     ),
 )
 
+outbox_blp = Blueprint(
+    "outbox",
+    __name__,
+    url_prefix="/v1/outbox",
+    description="Emails and webhooks waiting, sent or dead (admins): re-drive dead ones.",
+)
+
 
 def _allow_private() -> bool:
     return current_app.config["SETTINGS"].webhook_allow_private
@@ -121,3 +128,20 @@ class Events(MethodView):
             following = urlencode({"limit": query["limit"], "after": cursor})
             headers["Link"] = f'<{request.base_url}?{following}>; rel="next"'
         return {"items": items, "next_cursor": cursor, "has_more": more}, headers
+
+
+@outbox_blp.route("")
+class Outbox(MethodView):
+    @require("clinic.read", roles=("admin",))
+    @outbox_blp.arguments(schemas.OutboxQuerySchema, location="query")
+    @outbox_blp.response(200, schemas.OutboxPageSchema)
+    def get(self, query):
+        return paged(service.list_outbox(**query))
+
+
+@outbox_blp.route("/<uuid:message_id>/redrive")
+class Redrive(MethodView):
+    @require("clinic.write", roles=("admin",))
+    @outbox_blp.response(200, schemas.RedriveSchema)
+    def post(self, message_id):
+        return {"requeued": service.redrive(message_id)}

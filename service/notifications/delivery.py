@@ -28,7 +28,7 @@ class Outcome:
 def next_wait(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     """The wait after the `attempts`-th failed attempt (1-based), with full jitter."""
     ceiling = SCHEDULE[attempts - 1] if attempts <= len(SCHEDULE) else LATER
-    return timedelta(seconds=(rng or random).uniform(0, ceiling.total_seconds()))  # noqa: S311
+    return timedelta(seconds=(rng or random).uniform(0, ceiling.total_seconds()))
 
 
 def total_budget(attempts: int) -> timedelta:

@@ -70,6 +70,24 @@ class DeliverySchema(ma.Schema):
     sent_at = Timestamp(dump_only=True, allow_none=True)
 
 
+class OutboxMessageSchema(DeliverySchema):
+    """An outbox message as operators see it: never its content or recipient."""
+
+    channel = ma.fields.String(dump_only=True)
+
+
+class OutboxQuerySchema(PageQuerySchema):
+    status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
+    channel = ma.fields.String(validate=ma.validate.OneOf(("email", "webhook")))
+
+
+class RedriveSchema(ma.Schema):
+    requeued = ma.fields.Integer(dump_only=True)
+
+
+OutboxPageSchema = page_schema(OutboxMessageSchema, "OutboxMessagePage")
+
+
 class DeliveryQuerySchema(PageQuerySchema):
     status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
 

@@ -8,14 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.alerts.models import Alert
 from service.audit import service as audit
-from service.clinics.models import Clinic
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid, NotFound
 from service.core.ids import new_id
 from service.core.paging import Key, Page, PageRequest
-from service.couples.models import Couple
 from service.db import uow
 from service.db.keyset import keyset_page
 from service.notifications import alert_emails, webhooks
@@ -45,6 +42,31 @@ def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
     )
     session.add(message)
     return message
+
+
+def list_outbox(page: PageRequest, *, status: str | None = None,
+                channel: str | None = None) -> Page[OutboxMessage]:
+    """The clinic's outbox, for operators: find dead messages, see their last error."""
+    stmt = sa.select(OutboxMessage)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    if channel:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    return keyset_page(stmt, OutboxMessage, page)
+
+
+def redrive(message_id: uuid.UUID | None = None) -> int:
+    """Dead messages (one, or all of the clinic's) go back to the queue, due now."""
+    stmt = sa.update(OutboxMessage).where(OutboxMessage.status == "dead")
+    if message_id is not None:
+        stmt = stmt.where(OutboxMessage.id == message_id)
+    result = uow.session().execute(
+        stmt.values(status="pending", next_attempt_at=utcnow(), lease_until=None)
+    )
+    if message_id is not None and not result.rowcount:
+        raise NotFound("No dead message with this id.")
+    audit.record("redrive", "outbox_message", message_id)
+    return result.rowcount or 0
 
 
 def forget_emails_to(address: str) -> int:
@@ -200,13 +222,9 @@ def list_events(
     return [webhooks.event_item(row) for row in rows], last, more
 
 
-# -- emails to staff: alerts (DESIGN §9) and invitations ------------------------------------
-# The rules (who, what, when) are pure, in alert_emails; this is the thin database part.
-# The jobs (`compose_digests`, `escalate_unacknowledged`) run in the worker's transaction, in
-# the system context, across clinics: every row they write names its clinic.
+# -- emails to staff ---------------------------------------------------------------------
 
 _configured: list[Settings] = []
-ALERT_TOPIC, DIGEST_TOPIC, ESCALATION_TOPIC = "alert.email", "alert.digest", "alert.escalation"
 
 
 def configure(settings: Settings) -> None:
@@ -214,115 +232,22 @@ def configure(settings: Settings) -> None:
     _configured[:] = [settings]
 
 
-def _settings() -> Settings:
+def settings() -> Settings:
     return _configured[0] if _configured else Settings.from_env()
-
-
-def alert_changed(alert: Alert, change: str, now: datetime | None = None) -> list[OutboxMessage]:
-    """In the transaction that created an alert or raised its severity: the emails it causes."""
-    if change not in alert_emails.NOTIFY_ON:
-        return []
-    now = now or utcnow()
-    clinic = _clinic(alert.clinic_id)
-    policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-    deliveries = alert_emails.plan_alert(
-        rule=alert.rule, change=change,
-        therapist=_person(uow.session().get(StaffMember, alert.therapist_id)),
-        supervisors=_supervisors(alert.clinic_id), policy=policy, timezone=clinic.timezone,
-        now=now,
-    )
-    label = _labels([alert]).get(alert.couple_id) if policy.include_couple_label else None
-    url = _settings().alert_url(alert.id)
-    return [
-        _email(clinic.id, ALERT_TOPIC, delivery.to.email, alert_emails.alert_email(
-            rule=alert.rule, severity=alert.severity, url=url, clinic_name=clinic.name,
-            reason=delivery.reason, couple_label=label,
-        ), {"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
-            delivery.not_before)
-        for delivery in deliveries
-    ]
-
-
-def compose_digests(now: datetime) -> int:
-    """Job: one digest per hourly/daily reader whose period has passed and who has open alerts
-    changed since their last digest. Returns the number of digests enqueued."""
-    session, settings = uow.session(), _settings()
-    readers = session.scalars(
-        sa.select(StaffMember).where(
-            StaffMember.active.is_(True),
-            StaffMember.alert_emails.in_(tuple(alert_emails.DIGESTS)),
-        ).order_by(StaffMember.clinic_id, StaffMember.id)
-    ).all()
-    enqueued = 0
-    for reader in readers:
-        window = alert_emails.digest_window(reader.alert_emails, _last_digest(reader), now)
-        if window is None:
-            continue
-        since, until = window
-        alerts = session.scalars(
-            sa.select(Alert).where(
-                Alert.clinic_id == reader.clinic_id, Alert.therapist_id == reader.id,
-                Alert.status == "open", Alert.rule != alert_emails.SAFETY,
-                Alert.updated_at > since, Alert.updated_at <= until,
-            ).order_by(Alert.created_at, Alert.id)
-        ).all()
-        if not alerts:
-            continue  # nothing to say; the next window still starts at the last digest
-        clinic = _clinic(reader.clinic_id)
-        policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-        labels = _labels(alerts) if policy.include_couple_label else {}
-        items = [alert_emails.DigestItem(a.rule, a.severity, settings.alert_url(a.id),
-                                         labels.get(a.couple_id)) for a in alerts]
-        _email(clinic.id, DIGEST_TOPIC, reader.email, alert_emails.digest_email(
-            preference=reader.alert_emails, items=items, clinic_name=clinic.name,
-            preferences_url=settings.preferences_url,
-        ), {"digest": True, "staff_id": str(reader.id), "until": until.isoformat(),
-            "alert_ids": [str(a.id) for a in alerts],
-            "list_unsubscribe": settings.preferences_url},
-            alert_emails.quiet_until(now, policy, clinic.timezone))
-        enqueued += 1
-    return enqueued
-
-
-def escalate_unacknowledged(now: datetime, after: timedelta | None = None) -> int:
-    """Job: critical alerts still `open` (nobody acknowledged them) `after` their creation are
-    emailed to the clinic's supervisors, once (`escalated_at`). Returns the alerts escalated."""
-    settings = _settings()
-    after = after or timedelta(hours=settings.alert_escalation_hours)
-    session = uow.session()
-    due = session.scalars(
-        sa.select(Alert).where(
-            Alert.severity == "critical", Alert.status == "open", Alert.escalated_at.is_(None),
-            Alert.created_at <= now - after,
-        ).order_by(Alert.created_at, Alert.id).limit(500).with_for_update(skip_locked=True)
-    ).all()
-    hours = int(after.total_seconds() // 3600)
-    for alert in due:
-        clinic = _clinic(alert.clinic_id)
-        policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-        label = _labels([alert]).get(alert.couple_id) if policy.include_couple_label else None
-        alert.escalated_at = now
-        for delivery in alert_emails.plan_escalation(_supervisors(alert.clinic_id), now):
-            _email(clinic.id, ESCALATION_TOPIC, delivery.to.email, alert_emails.escalation_email(
-                rule=alert.rule, url=settings.alert_url(alert.id), clinic_name=clinic.name,
-                hours=hours, couple_label=label,
-            ), {"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)}, now)
-        session.flush()
-        audit.record("escalate", "alert", alert.id, clinic_id=alert.clinic_id)
-    return len(due)
 
 
 def enqueue_staff_invitation(member: StaffMember, *, clinic_name: str, url: str) -> OutboxMessage:
     """The set-password link, by email, in the transaction that issued it."""
-    return _email(member.clinic_id, "staff.invitation", member.email,
+    return enqueue_composed(member.clinic_id, "staff.invitation", member.email,
                   alert_emails.staff_invitation_email(
                       display_name=member.display_name, role=member.role,
                       clinic_name=clinic_name, url=url, expires_at=member.invite_expires_at,
                   ), {"staff_id": str(member.id)}, utcnow())
 
 
-def _email(clinic_id: uuid.UUID, topic: str, to: str, composed: dict[str, str],
+def enqueue_composed(clinic_id: uuid.UUID, topic: str, to: str, composed: dict[str, str],
            payload: dict[str, Any], not_before: datetime) -> OutboxMessage:
+    """An email composed by the caller (subject, text, html), held until `not_before`."""
     message = OutboxMessage(
         clinic_id=clinic_id, channel="email", topic=topic, recipient=to,
         subject=composed["subject"], body_text=composed["text"], body_html=composed["html"],
@@ -330,46 +255,3 @@ def _email(clinic_id: uuid.UUID, topic: str, to: str, composed: dict[str, str],
     )
     uow.session().add(message)
     return message
-
-
-def _clinic(clinic_id: uuid.UUID) -> Clinic:
-    clinic = uow.session().get(Clinic, clinic_id)
-    if clinic is None:
-        raise NotFound("Clinic not found.")
-    return clinic
-
-
-def _person(member: StaffMember | None) -> alert_emails.Person | None:
-    if member is None:
-        return None
-    return alert_emails.Person(member.id, member.email, member.role, member.alert_emails,
-                               member.active)
-
-
-def _supervisors(clinic_id: uuid.UUID) -> list[alert_emails.Person]:
-    members = uow.session().scalars(
-        sa.select(StaffMember).where(
-            StaffMember.clinic_id == clinic_id, StaffMember.role == "supervisor",
-            StaffMember.active.is_(True),
-        ).order_by(StaffMember.id)
-    )
-    return [_person(member) for member in members]
-
-
-def _labels(alerts: list[Alert]) -> dict[uuid.UUID, str]:
-    """Couple labels, read only for a clinic that opted in to show them in emails."""
-    ids = {alert.couple_id for alert in alerts}
-    rows = uow.session().execute(sa.select(Couple.id, Couple.label).where(Couple.id.in_(ids)))
-    return {couple_id: label for couple_id, label in rows}
-
-
-def _last_digest(reader: StaffMember) -> datetime | None:
-    """Where this reader's last digest ended (kept in its outbox row's payload)."""
-    payload = uow.session().scalar(
-        sa.select(OutboxMessage.payload).where(
-            OutboxMessage.clinic_id == reader.clinic_id, OutboxMessage.topic == DIGEST_TOPIC,
-            OutboxMessage.recipient == reader.email,
-        ).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(1)
-    )
-    until = (payload or {}).get("until")
-    return datetime.fromisoformat(until) if isinstance(until, str) else None

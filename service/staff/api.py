@@ -8,6 +8,7 @@ from service.http.api import Blueprint
 from service.http.idempotency import idempotent
 from service.http.limits import limiter
 from service.http.pagination import PageQuerySchema, paged
+from service.notifications import service as notifications
 from service.staff import schemas, service
 from service.staff.policy import PLATFORM_SCOPE, ROLES
 
@@ -46,7 +47,7 @@ class StaffCollection(MethodView):
     @blp.arguments(schemas.StaffCreateSchema)
     @blp.response(201, schemas.StaffInvitedSchema)
     def post(self, data):
-        invited = service.invite(data, _settings())
+        invited = service.invite(data, _settings(), notifications.enqueue_staff_invitation)
         return invited, _item_headers(invited.member, created=True)
 
 
@@ -90,7 +91,7 @@ def reactivate(staff_id):
 @blp.response(200, schemas.StaffInvitedSchema)
 def reinvite(staff_id):
     """A fresh set-password link; the previous one stops working."""
-    invited = service.reissue_invite(staff_id, _settings())
+    invited = service.reissue_invite(staff_id, _settings(), notifications.enqueue_staff_invitation)
     return invited, etags.headers_for(invited.member.version)
 
 
@@ -116,7 +117,9 @@ class Clinics(MethodView):
     @platform_blp.response(201, schemas.OnboardedClinicSchema)
     def post(self, data):
         """A clinic with its first admin; `admin_invite_url` is shown once."""
-        onboarded = service.onboard_clinic(data, _settings())
+        onboarded = service.onboard_clinic(
+            data, _settings(), notifications.enqueue_staff_invitation
+        )
         location = f"/v1/clinics/{onboarded.clinic.id}"
         return onboarded, {"Location": location, **etags.headers_for(onboarded.clinic.version)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,6 @@ from service.core.paging import Page, PageRequest
 from service.core.passwords import hash_secret
 from service.db import uow
 from service.db.keyset import keyset_page
-from service.notifications import service as notifications
 from service.settings import Settings
 from service.staff.models import StaffMember
 
@@ -71,6 +71,10 @@ def get_active(staff_id: uuid.UUID) -> StaffMember | None:
 
 
 # -- results that carry a one-time link next to the resource ---------------------------------
+
+
+# Emails an invitation; staff sits below notifications, so the API passes the sender in.
+InvitationSender = Callable[..., object]
 
 
 @dataclass(frozen=True)
@@ -133,19 +137,22 @@ def get(staff_id: uuid.UUID) -> StaffMember:
     return member
 
 
-def invite(data: dict[str, Any], settings: Settings) -> Invited:
-    """Add a staff member to the caller's clinic with a one-time set-password link."""
+def invite(data: dict[str, Any], settings: Settings, send_invitation: InvitationSender) -> Invited:
+    """Add a staff member to the caller's clinic with a one-time set-password link, emailed
+    by `send_invitation` in the same transaction."""
     _ensure_email_free(data["email"])
     member = StaffMember(**data)
     invite_url = _issue_invite(member, settings)
     uow.session().add(member)
     _flush_unique_email()
     audit.record("create", "staff", member.id)
-    notifications.enqueue_staff_invitation(member, clinic_name=clinics.name(), url=invite_url)
+    send_invitation(member, clinic_name=clinics.name(), url=invite_url)
     return Invited(member, invite_url)
 
 
-def reissue_invite(staff_id: uuid.UUID, settings: Settings) -> Invited:
+def reissue_invite(
+    staff_id: uuid.UUID, settings: Settings, send_invitation: InvitationSender
+) -> Invited:
     """A fresh link (the previous one stops working), e.g. when the first one expired."""
     member = _get(staff_id)
     if not member.active:
@@ -153,7 +160,7 @@ def reissue_invite(staff_id: uuid.UUID, settings: Settings) -> Invited:
     invite_url = _issue_invite(member, settings)
     uow.session().flush()
     audit.record("invite", "staff", member.id)
-    notifications.enqueue_staff_invitation(member, clinic_name=clinics.name(), url=invite_url)
+    send_invitation(member, clinic_name=clinics.name(), url=invite_url)
     return Invited(member, invite_url)
 
 
@@ -285,7 +292,9 @@ def _issue_invite(member: StaffMember, settings: Settings) -> str:
 # -- platform: a new clinic with its first admin -----------------------------------------------
 
 
-def onboard_clinic(data: dict[str, Any], settings: Settings) -> Onboarded:
+def onboard_clinic(
+    data: dict[str, Any], settings: Settings, send_invitation: InvitationSender
+) -> Onboarded:
     """Create a clinic and its first admin (with a set-password link), for the platform.
 
     The platform has no clinic of its own, so it works through the audited bypass, in a
@@ -304,7 +313,7 @@ def onboard_clinic(data: dict[str, Any], settings: Settings) -> Onboarded:
         session.flush()
         audit.record("create", "clinic", clinic.id, clinic_id=clinic.id)
         audit.record("create", "staff", admin.id, clinic_id=clinic.id)
-        notifications.enqueue_staff_invitation(admin, clinic_name=clinic.name, url=invite_url)
+        send_invitation(admin, clinic_name=clinic.name, url=invite_url)
     return Onboarded(clinic, admin, invite_url)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from service.alerts import emails as alert_emails
 from service.db import uow
 from service.db.session import Database
 from service.notifications import email, webhooks
@@ -23,8 +24,8 @@ def build(settings: Settings) -> Worker:
                      jobs.expire_feedback_requests),
             jobs.Job("purge_idempotency_keys", timedelta(hours=1), jobs.purge_idempotency_keys),
             jobs.Job("escalate_unacknowledged", timedelta(minutes=5),
-                     notifications.escalate_unacknowledged),
-            jobs.Job("compose_digests", timedelta(minutes=10), notifications.compose_digests),
+                     alert_emails.escalate_unacknowledged),
+            jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),

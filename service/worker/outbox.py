@@ -77,14 +77,3 @@ def _record(message: OutboxMessage, outcome: delivery.Outcome) -> None:
         message.status = "dead"
     else:
         message.next_attempt_at = now + delivery.next_wait(message.attempts)
-
-
-def redrive(message_id: uuid.UUID | None = None) -> int:
-    """Dead messages (one, or all of the current clinic's) go back to the queue."""
-    stmt = sa.update(OutboxMessage).where(OutboxMessage.status == "dead")
-    if message_id is not None:
-        stmt = stmt.where(OutboxMessage.id == message_id)
-    result = uow.session().execute(
-        stmt.values(status="pending", next_attempt_at=utcnow(), lease_until=None)
-    )
-    return result.rowcount or 0
