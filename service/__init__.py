@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         alerts_api.policy_blp,
         notifications_api.blp,
         notifications_api.events_blp,
+        notifications_api.outbox_blp,
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)

@@ -72,6 +72,7 @@ RESOURCES: dict[str, Callable[[World], str]] = {
     "endpoint_id": lambda w: w.made["endpoint"]["id"],
     "delivery_id": lambda w: w.made["delivery_id"],
     "alert_id": lambda w: w.made["alert"]["id"],
+    "message_id": lambda w: w.made["dead_message_id"],
     "token": lambda w: w.made["session"]["feedback_links"][0]["url"].rsplit("/", 1)[1],
 }
 
@@ -133,6 +134,7 @@ def world(app, settings) -> World:
               "items": [{"key": "q1", "text": {"en": "How are you?"}, "min": 0, "max": 4}]},
     ).json
     made["endpoint"], made["delivery_id"] = _webhook_endpoint(app, admin)
+    made["dead_message_id"] = made["delivery_id"]  # the outbox API sees the same dead row
     return World(clinic, callers, intruder, made, outsider=clinic.staff("therapist"))
 
 

@@ -209,3 +209,21 @@ def test_dead_messages_are_listed_and_re_driven_from_the_cli(app, clinic, worker
     finally:
         controller.stop()
     assert statuses(clinic.id) == Counter({"sent": 2}) and len(inbox.ids(clinic.id)) == 2
+
+
+def test_admins_list_dead_messages_and_re_drive_them(client, clinic):
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    enqueue(clinic.id, 1)
+    with context.system_context("test"), uow.unit_of_work() as session:
+        session.execute(sa.update(OutboxMessage).where(OutboxMessage.clinic_id == clinic.id)
+                        .values(status="dead", last_error="550"))
+    dead = client.get("/v1/outbox?status=dead", headers=admin.headers)
+    assert dead.status_code == 200
+    [item] = dead.json["items"]
+    assert item["last_error"] == "550" and "recipient" not in item and "body_text" not in item
+    assert client.get("/v1/outbox", headers=therapist.headers).status_code == 403
+    again = client.post(f"/v1/outbox/{item['id']}/redrive", headers=admin.headers)
+    assert again.status_code == 200 and again.json == {"requeued": 1}
+    assert statuses(clinic.id) == Counter({"pending": 1})
+    assert client.post(f"/v1/outbox/{item['id']}/redrive",
+                       headers=admin.headers).status_code == 404  # no longer dead
