@@ -121,16 +121,47 @@ def worker_process(test_db, port: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "service.worker"], cwd=ROOT, env=env)
 
 
-def test_an_smtp_outage_loses_nothing_and_sends_each_message_once(clinic, worker_settings,
-                                                                  smtp_port):
-    enqueue(clinic.id, 200)
+def raise_alerts(clinic, count: int) -> None:
+    """`count` low-alliance alerts for one therapist (immediate emails), through the same
+    use-case the API calls; the alert emails are written in those transactions."""
+    from service.alerts import service as alerts
+    from service.core.context import Actor
+    from service.therapy_sessions import service as sessions
+    from tests.practice import PAST, seed_couples
+
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    actor = Actor(kind="staff", subject=str(admin.id), clinic_id=clinic.id,
+                  roles=frozenset({"admin"}))
+    seed_couples(clinic.id, therapist.id, count)
+    # 80 %: below the cutoff, while the watch items stay above theirs: one alert a couple.
+    low = {key: 8 for key in ("heard", "respect", "openness", "goals", "approach", "balance",
+                              "airtime", "confidence")}
+    with context.tenant_context(clinic.id, actor), uow.unit_of_work() as session:
+        from service.couples.models import Couple
+
+        for hour, couple in enumerate(session.scalars(sa.select(Couple)).all()):
+            booked = sessions.schedule({"couple_id": couple.id, "duration_minutes": 50,
+                                        "modality": "video",
+                                        "starts_at": PAST - timedelta(hours=hour)})
+            sessions.complete(booked.id, None)
+            alerts.record_staff_entry(booked.id, {"partner_id": couple.partners[0].id,
+                                                  "answers": low, "source": "staff_entry"})
+
+
+def test_an_smtp_outage_while_200_alerts_are_raised_loses_no_email(clinic, worker_settings,
+                                                                   smtp_port):
+    raise_alerts(clinic, 200)
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        topics = Counter(session.scalars(sa.select(OutboxMessage.topic).where(
+            OutboxMessage.clinic_id == clinic.id, OutboxMessage.channel == "email")))
+    assert topics == Counter({"alert.email": 200})
     worker = build(worker_settings)
     deadline = time.monotonic() + 60  # the server is down: every attempt fails
     while _unattempted(clinic.id) and time.monotonic() < deadline:
         worker.run_once()
     with context.system_context("test check"), uow.unit_of_work() as session:
         rows = session.scalars(sa.select(OutboxMessage).where(
-            OutboxMessage.clinic_id == clinic.id)).all()
+            OutboxMessage.clinic_id == clinic.id, OutboxMessage.channel == "email")).all()
         assert {row.status for row in rows} == {"pending"}
         assert all(row.attempts >= 1 and row.last_error for row in rows)  # the retries show
         for row in rows:  # time passes
@@ -141,9 +172,9 @@ def test_an_smtp_outage_loses_nothing_and_sends_each_message_once(clinic, worker
         drain(worker, clinic.id)
     finally:
         controller.stop()
-    assert statuses(clinic.id) == Counter({"sent": 200})
+    assert statuses(clinic.id)["sent"] >= 200 and not statuses(clinic.id)["pending"]
     ids = inbox.ids(clinic.id)
-    assert len(ids) == 200 and set(ids.values()) == {1}
+    assert len(ids) == 200 and set(ids.values()) == {1}  # each once per Message-ID
 
 
 def test_a_killed_workers_messages_are_delivered_by_another(clinic, worker_settings, smtp_port,
@@ -227,3 +258,29 @@ def test_admins_list_dead_messages_and_re_drive_them(client, clinic):
     assert statuses(clinic.id) == Counter({"pending": 1})
     assert client.post(f"/v1/outbox/{item['id']}/redrive",
                        headers=admin.headers).status_code == 404  # no longer dead
+
+
+
+def test_periodic_jobs_expire_links_and_run_in_one_worker_at_a_time(client, clinic):
+    from service.feedback.models import FeedbackRequest
+    from service.worker import jobs
+    from tests.practice import new_couple, new_session
+
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    couple = new_couple(client, admin, therapist.id, partners=[
+        {"display_name": "A", "feedback_channel": "in_clinic"},
+        {"display_name": "B", "feedback_channel": "in_clinic"}])
+    booked = new_session(client, admin, couple)
+    client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
+    expire = jobs.Job("expire_feedback_requests", timedelta(minutes=5),
+                      jobs.expire_feedback_requests)
+    with uow.database().engine.connect() as holder, holder.begin():
+        # Another worker is running the job (it holds the lock): this one skips it.
+        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                       {"k": jobs._lock_key("expire_feedback_requests")})
+        assert jobs.run_due([expire], utcnow() + timedelta(days=4)) == []
+    assert jobs.run_due([expire], utcnow() + timedelta(days=4)) == ["expire_feedback_requests"]
+    with context.system_context("test check"), uow.unit_of_work() as session:
+        found = set(session.scalars(sa.select(FeedbackRequest.status).where(
+            FeedbackRequest.clinic_id == clinic.id)))
+    assert found == {"expired"}

@@ -60,8 +60,11 @@ def run_due(jobs: list[Job], now: datetime | None = None) -> list[str]:
     return ran
 
 
+def _lock_key(name: str) -> int:
+    return zlib.crc32(f"alliance:job:{name}".encode())
+
+
 def _lock(session: sa.orm.Session, name: str) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
-    key = zlib.crc32(f"alliance:job:{name}".encode())
-    return bool(session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(key))))
+    return bool(session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(name)))))
