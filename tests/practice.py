@@ -25,6 +25,20 @@ def new_couple(client, caller, therapist_id, **fields: Any) -> dict[str, Any]:
     return response.json
 
 
+IN_CLINIC_PAIR = [
+    {"display_name": "Ana Lima", "feedback_channel": "in_clinic"},
+    {"display_name": "Ben Okoro", "feedback_channel": "in_clinic"},
+]
+
+
+def complete(client, caller, booked: dict[str, Any]) -> list[dict[str, Any]]:
+    """Complete a session; the partners' feedback links it issued."""
+    response = client.post(f"/v1/sessions/{booked['id']}/complete", json={},
+                           headers=caller.headers)
+    assert response.status_code == 200, response.json
+    return response.json["feedback_links"]
+
+
 def new_session(
     client, caller, couple: dict[str, Any], starts_at: datetime = PAST, **fields: Any
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from service.db import uow
 from service.feedback.models import FeedbackRequest
 from service.instruments.catalog import SAC8, SAC8_ID
 from service.notifications.models import OutboxMessage
-from tests.practice import PAST, new_couple, new_session
+from tests.practice import IN_CLINIC_PAIR, PAST, complete, new_couple, new_session
 
 ITEMS = [item["key"] for item in SAC8["items"]]
 
@@ -70,8 +70,9 @@ def test_completion_issues_one_link_per_partner(care):
 def test_the_email_partner_gets_an_invitation_in_the_outbox(care):
     with context.system_context("test check"), uow.unit_of_work() as session:
         messages = session.scalars(
-            sa.select(OutboxMessage).where(OutboxMessage.clinic_id == care["clinic"].id,
-                                           OutboxMessage.channel == "email")
+            sa.select(OutboxMessage).where(
+                OutboxMessage.clinic_id == care["clinic"].id, OutboxMessage.channel == "email"
+            )
         ).all()
     assert [m.recipient for m in messages] == ["ben@example.org"]
     mail = messages[0]
@@ -174,15 +175,10 @@ def test_one_partners_token_never_reaches_the_other_partner(client, make_clinic)
         client,
         admin,
         therapist.id,
-        partners=[
-            {"display_name": "Ana Lima", "feedback_channel": "in_clinic"},
-            {"display_name": "Ben Okoro", "feedback_channel": "in_clinic"},
-        ],
+        partners=IN_CLINIC_PAIR,
     )
     booked = new_session(client, admin, couple)
-    links = client.post(
-        f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers
-    ).json["feedback_links"]
+    links = complete(client, admin, booked)
     by_partner = {link["partner_id"]: _token(link) for link in links}
     ana, ben = (p["id"] for p in couple["partners"])
     ana_form = client.get(f"/v1/feedback-forms/{by_partner[ana]}").get_data(as_text=True)
@@ -276,9 +272,7 @@ def test_an_answered_instrument_is_frozen_and_a_new_version_is_used(client, clin
         ],
     )
     booked = new_session(client, admin, couple)
-    [link] = client.post(
-        f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers
-    ).json["feedback_links"]
+    [link] = complete(client, admin, booked)
     assert (
         client.patch(
             f"/v1/instruments/{first['id']}",
@@ -305,9 +299,7 @@ def test_an_answered_instrument_is_frozen_and_a_new_version_is_used(client, clin
     assert second.status_code == 201 and second.json["version"] == 2
     client.post(f"/v1/instruments/{second.json['id']}/default", headers=admin.headers)
     later = new_session(client, admin, couple, starts_at=PAST + timedelta(days=7))
-    [link2] = client.post(
-        f"/v1/sessions/{later['id']}/complete", json={}, headers=admin.headers
-    ).json["feedback_links"]
+    [link2] = complete(client, admin, later)
     form = client.get(f"/v1/feedback-forms/{_token(link2)}").json
     assert [item["key"] for item in form["items"]] == ["heard"]
     assert (
@@ -358,16 +350,11 @@ def _submit_history(client, admin, therapist, scores: list[tuple[int, int | None
         client,
         admin,
         therapist.id,
-        partners=[
-            {"display_name": "Ana Lima", "feedback_channel": "in_clinic"},
-            {"display_name": "Ben Okoro", "feedback_channel": "in_clinic"},
-        ],
+        partners=IN_CLINIC_PAIR,
     )
     for week, pair in enumerate(scores):
         booked = new_session(client, admin, couple, starts_at=PAST + timedelta(weeks=week))
-        links = client.post(
-            f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers
-        ).json["feedback_links"]
+        links = complete(client, admin, booked)
         for link, value in zip(
             sorted(links, key=lambda link: link["partner_id"] != couple["partners"][0]["id"]),
             pair,
