@@ -284,3 +284,32 @@ def test_periodic_jobs_expire_links_and_run_in_one_worker_at_a_time(client, clin
         found = set(session.scalars(sa.select(FeedbackRequest.status).where(
             FeedbackRequest.clinic_id == clinic.id)))
     assert found == {"expired"}
+
+
+def test_an_expired_link_makes_a_silence_final_and_missing_feedback_is_raised(client, clinic):
+    from service.worker import jobs
+    from tests.practice import IN_CLINIC_PAIR, PAST, complete, new_couple, new_session
+
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    couple = new_couple(client, admin, therapist.id, partners=IN_CLINIC_PAIR)
+    answers = {key: 10 for key in ("heard", "respect", "openness", "goals", "approach",
+                                   "balance", "airtime", "confidence")}
+    for week in range(2):  # Ana answers, Ben stays silent
+        booked = new_session(client, admin, couple, starts_at=PAST + timedelta(weeks=week))
+        ana_link = next(link for link in complete(client, admin, booked)
+                        if link["partner_id"] == couple["partners"][0]["id"])
+        token = ana_link["url"].rsplit("/", 1)[1]
+        assert client.post(f"/v1/feedback-forms/{token}",
+                           json={"answers": answers}).status_code == 201
+
+    def missing() -> list[dict]:
+        found = client.get(f"/v1/alerts?couple_id={couple['id']}&rule=missing_feedback",
+                           headers=admin.headers).json["items"]
+        return [a for a in found if a["partner_id"] == couple["partners"][1]["id"]]
+
+    assert missing() == []  # Ben's last link may still be answered
+    expire = jobs.Job("expire_feedback_requests", timedelta(minutes=5),
+                      jobs.expire_feedback_requests)
+    assert jobs.run_due([expire], utcnow() + timedelta(days=4)) == ["expire_feedback_requests"]
+    [alert] = missing()
+    assert alert["severity"] == "warning"

@@ -60,6 +60,15 @@ def evaluate(response: FeedbackResponse) -> list[Alert]:
     return [_store(window.couple, decision) for decision in decisions]
 
 
+def evaluate_expired_links(couple_id: uuid.UUID, session_at: datetime) -> list[Alert]:
+    """A session's links expired: its silences are final, so judge `missing_feedback` on the
+    sessions up to it (the worker's expiry job calls this, in the clinic's context)."""
+    window = feedback.history(couple_id, upto=session_at, size=WINDOW)
+    partners, slots = _rule_inputs(window)
+    decisions = rules.evaluate(partners, slots, current_policy(), only={MISSING}) if slots else []
+    return [_store(window.couple, decision) for decision in decisions]
+
+
 def decide(window: feedback.History, policy: rules.Policy) -> list[rules.Decision]:
     """Decisions for the newest session of the window. `missing_feedback` looks only at the
     sessions before it: the newest one's links may still be answered."""
