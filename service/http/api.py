@@ -14,7 +14,6 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from apispec.ext.marshmallow import resolver as default_resolver
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest.utils import prepare_response
@@ -37,11 +36,6 @@ IDEMPOTENCY_KEY = {
     "description": "Retry safely: the same key and body replay the stored response (24 h).",
     "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN.pattern},
 }
-
-
-def _schema_name_resolver(schema: Any) -> str | None:
-    name = default_resolver(schema)
-    return name.removesuffix("Schema") or name
 
 
 class Api(flask_smorest.Api):

@@ -111,12 +111,6 @@ def plan_escalation(supervisors: list[Person], now: datetime) -> list[Delivery]:
     return _unique([Delivery(p, "supervisor", now) for p in supervisors if p.active])
 
 
-def escalation_due(*, severity: str, status: str, escalated_at: datetime | None,
-                   created_at: datetime, now: datetime, after: timedelta) -> bool:
-    return (severity == "critical" and status == "open" and escalated_at is None
-            and created_at <= now - after)
-
-
 def digest_window(preference: str, last_until: datetime | None,
                   now: datetime) -> tuple[datetime, datetime] | None:
     """(since, until) of the digest due now for this preference, or None when not due.

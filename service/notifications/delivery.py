@@ -30,8 +30,3 @@ def next_wait(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     ceiling = SCHEDULE[attempts - 1] if attempts <= len(SCHEDULE) else LATER
     return timedelta(seconds=(rng or random).uniform(0, ceiling.total_seconds()))
 
-
-def total_budget(attempts: int) -> timedelta:
-    """The longest time `attempts` failures can have taken: beyond the budget, give up."""
-    waits = [SCHEDULE[i] if i < len(SCHEDULE) else LATER for i in range(attempts)]
-    return sum(waits, timedelta())
