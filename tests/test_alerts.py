@@ -323,3 +323,12 @@ def test_submission_cost_is_flat_in_history_length(client, clinic):
         counts[target] = len(statements)
     assert counts[5] == counts[200], counts
     assert alerts.WINDOW < 200
+
+
+def test_reading_alerts_is_audited(couple):
+    couple.session(LOW, FINE)
+    [alert] = couple.alerts()  # a list read
+    couple.client.get(f"/v1/alerts/{alert['id']}", headers=couple.therapist.headers)
+    events = couple.client.get(f"/v1/audit-events?resource_id={alert['id']}&action=read",
+                               headers=couple.admin.headers).json["items"]
+    assert {e["actor_id"] for e in events} == {str(couple.admin.id), str(couple.therapist.id)}

@@ -163,7 +163,9 @@ def list_alerts(page: PageRequest, **filters: Any) -> Page[Alert]:
             stmt = stmt.where(getattr(Alert, name) == filters[name])
     if filters.get("since") is not None:
         stmt = stmt.where(Alert.updated_at >= filters["since"])
-    return keyset_page(stmt, Alert, page)
+    result = keyset_page(stmt, Alert, page)
+    audit.record_many("read", "alert", [alert.id for alert in result.items])  # scores inside
+    return result
 
 
 def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
@@ -173,13 +175,15 @@ def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
     ))
 
 
-def get(alert_id: uuid.UUID, *, lock: bool = False) -> Alert:
+def get(alert_id: uuid.UUID, *, lock: bool = False, audit_read: bool = True) -> Alert:
     stmt = visible().where(Alert.id == alert_id)
     if lock:
         stmt = stmt.with_for_update(of=Alert)
     alert = uow.session().scalar(stmt)
     if alert is None:
         raise NotFound("Alert not found.")
+    if audit_read:
+        audit.record("read", "alert", alert.id)
     return alert
 
 
@@ -290,7 +294,7 @@ def _policy_record(*, for_update: bool = False) -> AlertPolicy | None:
 
 
 def _open(alert_id: uuid.UUID) -> Alert:
-    alert = get(alert_id, lock=True)
+    alert = get(alert_id, lock=True, audit_read=False)
     if alert.status == "resolved":
         raise Conflict("This alert is resolved; a new signal raises a new alert.",
                        errors={"status": ["Resolved."]})
