@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from service.core import context
+from service.core import context, outbound
 from service.core.clock import utcnow
 from service.db import uow
 from service.notifications import service as notifications
@@ -395,8 +395,8 @@ def test_the_target_is_checked_again_at_delivery_time(
 
 def test_the_connection_guard_refuses_a_private_peer(receiver):
     """Even if the name check is passed (DNS rebinding), the connected address is checked."""
-    http = webhooks._http(allow_private=False)
-    with pytest.raises(webhooks._RefusedPeer):
+    http = outbound.outbound_session(allow_private=False)
+    with pytest.raises(outbound.RefusedPeer):
         http.post(receiver.url("/x"), data=b"{}", timeout=2, allow_redirects=False)
     assert receiver.received == []
 

@@ -45,6 +45,7 @@ from service.auth import resource, tokens
 from service.auth import service as auth_service
 from service.auth.models import AuthorizationCode, OAuthClient, RefreshToken
 from service.core.ids import new_secret
+from service.core.outbound import RefusedPeer, check_url, outbound_session
 from service.settings import Settings
 from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
 
@@ -458,11 +459,13 @@ def _fetch_jwks(uri: str) -> dict | None:
         cached = _jwks_cache.get(uri)
         if cached and time.monotonic() - cached[0] < 300:
             return cached[1]
-    try:
-        response = requests.get(uri, timeout=5, allow_redirects=False)
+    try:  # a client-supplied URL: public HTTPS targets only (SSRF guard)
+        check_url(uri, allow_private=False)
+        response = outbound_session(allow_private=False).get(uri, timeout=5,
+                                                             allow_redirects=False)
         response.raise_for_status()
         data = response.json()
-    except (requests.RequestException, ValueError):
+    except (requests.RequestException, ValueError, RefusedPeer):
         return None
     if not isinstance(data, dict):
         return None

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.audit import service as audit
+from service.core import outbound
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid, NotFound
 from service.core.ids import new_id
@@ -186,8 +187,8 @@ def retry_delivery(endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> OutboxMess
 
 def _check_target(url: str, allow_private: bool) -> None:
     try:
-        webhooks.check_url(url, allow_private=allow_private)
-    except webhooks.UnsafeTarget as exc:
+        outbound.check_url(url, allow_private=allow_private)
+    except outbound.UnsafeTarget as exc:
         raise Invalid(str(exc), errors={"url": [str(exc)]}) from exc
 
 

@@ -9,11 +9,9 @@ across retries, so receivers dedupe on it), `webhook-timestamp` (unix seconds) a
 `webhook-signature` = `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, keyed with the
 base64-decoded `whsec_` secret. During a rotation both secrets sign (space-separated).
 
-Targets must be HTTPS and public. Hostnames are resolved and every address checked, at save
-time and again before each delivery; the connection itself also checks the address it
-actually reached, so a name re-pointed between the check and the connect (DNS rebinding) is
-refused too. `webhook_allow_private` (operator setting) lifts this, and then allows plain
-http as well.
+Targets must be HTTPS and public (service.core.outbound), checked at save time and again
+before each delivery. `webhook_allow_private` (operator setting) lifts this, and then allows
+plain http as well.
 """
 
 from __future__ import annotations
@@ -22,23 +20,18 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from service.core.clock import utcnow
+from service.core.outbound import RefusedPeer, UnsafeTarget, check_url, outbound_session
 from service.db import uow
 from service.notifications.delivery import Outcome
 from service.notifications.models import Event, OutboxMessage, WebhookEndpoint
@@ -97,113 +90,6 @@ def signed_headers(
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
     }
-
-
-# -- the target guard -------------------------------------------------------------------------
-
-
-class UnsafeTarget(ValueError):
-    """The URL may not be used as a webhook target; the message says why (safe to show)."""
-
-
-def refused_address(address: str) -> str | None:
-    """Why this IP address is not a public target, or None if it is."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for reason, hit in (
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("unspecified", ip.is_unspecified),
-        ("reserved", ip.is_reserved),
-        ("private", ip.is_private),
-    ):
-        if hit:
-            return reason
-    if not ip.is_global:  # shared (100.64/10), documentation ranges, unique-local ...
-        return "not public"
-    return None
-
-
-def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse anything but an HTTPS URL whose host resolves only to public addresses.
-
-    With `allow_private` (operator setting) private targets and plain http are allowed.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeTarget("Not a valid URL.") from exc
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeTarget("Use an https:// URL with a host name.")
-    if parts.scheme == "http" and not allow_private:
-        raise UnsafeTarget("Use https://; plain http is not allowed for webhooks.")
-    if parts.username is not None or parts.password is not None:
-        raise UnsafeTarget("Credentials in the URL are not allowed; verify signatures instead.")
-    if allow_private:
-        return
-    for address in _resolve(parts.hostname, port or 443):
-        reason = refused_address(address)
-        if reason:
-            raise UnsafeTarget(
-                f"The host resolves to a {reason} address ({address}); webhook targets must be "
-                "public."
-            )
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise UnsafeTarget(f"The host name {host!r} does not resolve.") from exc
-    addresses = sorted({str(info[4][0]) for info in infos})
-    if not addresses:
-        raise UnsafeTarget(f"The host name {host!r} does not resolve.")
-    return addresses
-
-
-class _RefusedPeer(Exception):
-    """Not an OSError on purpose: urllib3 must not retry it or wrap it."""
-
-
-def _guarded(connection_class: type) -> type:
-    class Guarded(connection_class):  # type: ignore[misc, valid-type]
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            reason = refused_address(sock.getpeername()[0])
-            if reason:
-                sock.close()
-                raise _RefusedPeer(f"connected to a {reason} address")
-            return sock
-
-    return Guarded
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _guarded(HTTPConnection)
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _guarded(HTTPSConnection)
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """Checks the address each connection actually reached (closes the DNS rebinding gap)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-def _http(allow_private: bool) -> requests.Session:
-    http = requests.Session()
-    http.trust_env = False  # no proxies from the environment: they would reach anywhere
-    if not allow_private:
-        http.mount("http://", _GuardedAdapter())
-        http.mount("https://", _GuardedAdapter())
-    return http
 
 
 # -- fan-out and delivery ---------------------------------------------------------------------
@@ -278,7 +164,7 @@ def send(message: OutboxMessage, *, allow_private: bool) -> Outcome:
     headers = signed_headers(endpoint, str(message.id), body, now)
     started = time.monotonic()
     try:
-        with _http(allow_private) as http:
+        with outbound_session(allow_private) as http:
             response = http.post(
                 endpoint.url,
                 data=body.encode(),
@@ -288,7 +174,7 @@ def send(message: OutboxMessage, *, allow_private: bool) -> Outcome:
             )
             status = response.status_code
             response.close()
-    except _RefusedPeer as exc:
+    except RefusedPeer as exc:
         return _failed(endpoint, now, f"refused target: {exc}")
     except requests.Timeout:
         message.latency_ms = _elapsed(started)
