@@ -54,17 +54,27 @@ def main() -> None:
 
 
 def run(db: database.TestDatabase, requests: int) -> None:
-    settings = Settings(env="test", database_url=db.app_url, migration_database_url=db.owner_url,
-                        log_level="WARNING", login_rate_limit="1000000 per minute",
-                        feedback_form_rate_limit="1000000 per minute")
+    settings = Settings(
+        env="test",
+        database_url=db.app_url,
+        migration_database_url=db.owner_url,
+        log_level="WARNING",
+        login_rate_limit="1000000 per minute",
+        feedback_form_rate_limit="1000000 per minute",
+    )
     app = create_app(settings)
-    app.add_url_rule("/bench/bare", "bench_bare",
-                     transactional(require("feedback.write")(bare_insert)), methods=["POST"])
+    app.add_url_rule(
+        "/bench/bare",
+        "bench_bare",
+        transactional(require("feedback.write")(bare_insert)),
+        methods=["POST"],
+    )
     client = app.test_client()
     clinic = create_clinic(settings.token_issuer)
     admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
-    actor = Actor(kind="staff", subject=str(admin.id), clinic_id=clinic.id,
-                  roles=frozenset({"admin"}))
+    actor = Actor(
+        kind="staff", subject=str(admin.id), clinic_id=clinic.id, roles=frozenset({"admin"})
+    )
 
     _rate(20, lambda: client.post("/bench/bare", headers=admin.headers))  # warm-up
     bare = _rate(requests, lambda: client.post("/bench/bare", headers=admin.headers))
@@ -74,8 +84,11 @@ def run(db: database.TestDatabase, requests: int) -> None:
 
     def submit():
         session_id = next(queue)
-        return client.post(f"/v1/sessions/{session_id}/feedback", headers=therapist.headers,
-                           json={"partner_id": partner[session_id], "answers": ANSWERS})
+        return client.post(
+            f"/v1/sessions/{session_id}/feedback",
+            headers=therapist.headers,
+            json={"partner_id": partner[session_id], "answers": ANSWERS},
+        )
 
     full = _rate(requests, submit)
     print(f"bare one-row insert:     {bare:8.1f} req/s")
@@ -86,8 +99,10 @@ def run(db: database.TestDatabase, requests: int) -> None:
     late = _cost_at(client, clinic, admin, clinic.staff("therapist"), actor, 200)
     print(f"5th session submission:   {early[0] * 1000:7.2f} ms, {early[1]} statements")
     print(f"200th session submission: {late[0] * 1000:7.2f} ms, {late[1]} statements")
-    print(f"ratio 200th / 5th:        {late[0] / early[0]:7.2f}   (budget <= 1.20, "
-          f"statements equal: {early[1] == late[1]})")
+    print(
+        f"ratio 200th / 5th:        {late[0] / early[0]:7.2f}   (budget <= 1.20, "
+        f"statements equal: {early[1] == late[1]})"
+    )
 
 
 def _rate(count: int, call) -> float:
@@ -99,34 +114,63 @@ def _rate(count: int, call) -> float:
 
 
 def _completed_session(client, admin, therapist, week: int) -> tuple[str, str]:
-    couple = client.post("/v1/couples", headers=admin.headers, json={
-        "label": f"Bench {week}", "therapist_id": str(therapist.id),
-        "partners": [{"display_name": "A", "feedback_channel": "none"},
-                     {"display_name": "B", "feedback_channel": "none"}]}).json
-    booked = client.post("/v1/sessions", headers=admin.headers, json={
-        "couple_id": couple["id"],
-        "starts_at": (EARLY - timedelta(hours=week + 1)).isoformat()}).json
+    couple = client.post(
+        "/v1/couples",
+        headers=admin.headers,
+        json={
+            "label": f"Bench {week}",
+            "therapist_id": str(therapist.id),
+            "partners": [
+                {"display_name": "A", "feedback_channel": "none"},
+                {"display_name": "B", "feedback_channel": "none"},
+            ],
+        },
+    ).json
+    booked = client.post(
+        "/v1/sessions",
+        headers=admin.headers,
+        json={
+            "couple_id": couple["id"],
+            "starts_at": (EARLY - timedelta(hours=week + 1)).isoformat(),
+        },
+    ).json
     client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
     return booked["id"], couple["partners"][0]["id"]
 
 
 def _cost_at(client, clinic, admin, therapist, actor, nth: int) -> tuple[float, int]:
     """Median time and statements of the `nth` session's submission for a fresh couple."""
-    couple = client.post("/v1/couples", headers=admin.headers, json={
-        "label": f"History {nth} {uuid.uuid4().hex[:6]}", "therapist_id": str(therapist.id),
-        "partners": [{"display_name": "A", "feedback_channel": "none"},
-                     {"display_name": "B", "feedback_channel": "none"}]}).json
+    couple = client.post(
+        "/v1/couples",
+        headers=admin.headers,
+        json={
+            "label": f"History {nth} {uuid.uuid4().hex[:6]}",
+            "therapist_id": str(therapist.id),
+            "partners": [
+                {"display_name": "A", "feedback_channel": "none"},
+                {"display_name": "B", "feedback_channel": "none"},
+            ],
+        },
+    ).json
     seed_history(clinic.id, actor, couple, upto=nth - 1, base=EARLY)
     timings, statements = [], 0
     for repeat in range(15):
-        booked = client.post("/v1/sessions", headers=admin.headers, json={
-            "couple_id": couple["id"],
-            "starts_at": (EARLY + timedelta(weeks=nth - 1 + repeat)).isoformat()}).json
+        booked = client.post(
+            "/v1/sessions",
+            headers=admin.headers,
+            json={
+                "couple_id": couple["id"],
+                "starts_at": (EARLY + timedelta(weeks=nth - 1 + repeat)).isoformat(),
+            },
+        ).json
         client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
         with count_statements() as seen:
             started = time.perf_counter()
-            client.post(f"/v1/sessions/{booked['id']}/feedback", headers=therapist.headers,
-                        json={"partner_id": couple["partners"][0]["id"], "answers": ANSWERS})
+            client.post(
+                f"/v1/sessions/{booked['id']}/feedback",
+                headers=therapist.headers,
+                json={"partner_id": couple["partners"][0]["id"], "answers": ANSWERS},
+            )
             timings.append(time.perf_counter() - started)
         statements = len(seen)
     return statistics.median(timings), statements

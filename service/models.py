@@ -14,7 +14,16 @@ from service.staff import models as staff_models
 from service.therapy_sessions import models as session_models
 
 MODEL_MODULES = (
-    clinic_models, staff_models, audit_models, auth_models, idempotency, couple_models,
-    session_models, notification_models, instrument_models, feedback_models, alert_models,
+    clinic_models,
+    staff_models,
+    audit_models,
+    auth_models,
+    idempotency,
+    couple_models,
+    session_models,
+    notification_models,
+    instrument_models,
+    feedback_models,
+    alert_models,
 )
 metadata = Base.metadata

@@ -33,8 +33,7 @@ IN_CLINIC_PAIR = [
 
 def complete(client, caller, booked: dict[str, Any]) -> list[dict[str, Any]]:
     """Complete a session; the partners' feedback links it issued."""
-    response = client.post(f"/v1/sessions/{booked['id']}/complete", json={},
-                           headers=caller.headers)
+    response = client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=caller.headers)
     assert response.status_code == 200, response.json
     return response.json["feedback_links"]
 
@@ -73,8 +72,16 @@ def seed_couples(clinic_id: uuid.UUID, therapist_id: uuid.UUID, count: int) -> N
             )
 
 
-def seed_history(clinic_id: uuid.UUID, actor: Any, couple: dict[str, Any], *, upto: int,
-                 start: int = 0, value: int = 8, base: datetime = PAST) -> None:
+def seed_history(
+    clinic_id: uuid.UUID,
+    actor: Any,
+    couple: dict[str, Any],
+    *,
+    upto: int,
+    start: int = 0,
+    value: int = 8,
+    base: datetime = PAST,
+) -> None:
     """Weekly completed sessions `start`..`upto`-1 in which the first partner answers `value`
     to every SAC-8 item, recorded through the same use-case as the API (one transaction)."""
     from service.alerts import service as alerts
@@ -85,10 +92,16 @@ def seed_history(clinic_id: uuid.UUID, actor: Any, couple: dict[str, Any], *, up
     first_partner = uuid.UUID(couple["partners"][0]["id"])
     with context.tenant_context(clinic_id, actor), uow.unit_of_work():
         for week in range(start, upto):
-            booked = sessions.schedule({
-                "couple_id": uuid.UUID(couple["id"]), "starts_at": base + timedelta(weeks=week),
-                "duration_minutes": 50, "modality": "in_person",
-            })
+            booked = sessions.schedule(
+                {
+                    "couple_id": uuid.UUID(couple["id"]),
+                    "starts_at": base + timedelta(weeks=week),
+                    "duration_minutes": 50,
+                    "modality": "in_person",
+                }
+            )
             sessions.complete(booked.id, None)
-            alerts.record_staff_entry(booked.id, {"partner_id": first_partner, "answers": answers,
-                                                  "source": "staff_entry"})
+            alerts.record_staff_entry(
+                booked.id,
+                {"partner_id": first_partner, "answers": answers, "source": "staff_entry"},
+            )

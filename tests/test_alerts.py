@@ -34,9 +34,15 @@ class Couple:
         self.client, self.clinic = client, clinic
         self.admin = clinic.staff("admin")
         self.therapist = therapist or clinic.staff("therapist")
-        data = new_couple(client, self.admin, self.therapist.id, partners=[
-            {"display_name": "Ana", "feedback_channel": "in_clinic"},
-            {"display_name": "Ben", "feedback_channel": "in_clinic"}])
+        data = new_couple(
+            client,
+            self.admin,
+            self.therapist.id,
+            partners=[
+                {"display_name": "Ana", "feedback_channel": "in_clinic"},
+                {"display_name": "Ben", "feedback_channel": "in_clinic"},
+            ],
+        )
         self.id = data["id"]
         self.ana, self.ben = (p["id"] for p in data["partners"])
         self.week = 0
@@ -44,20 +50,28 @@ class Couple:
 
     def session(self, ana=None, ben=None, *, time_share=None, safety=False) -> str:
         """One completed session; `ana`/`ben` are answer dicts (None: no feedback)."""
-        booked = new_session(self.client, self.admin, self.data,
-                             starts_at=PAST + timedelta(weeks=self.week))
+        booked = new_session(
+            self.client, self.admin, self.data, starts_at=PAST + timedelta(weeks=self.week)
+        )
         self.week += 1
-        body = {"time_share": {self.ana: time_share[0], self.ben: time_share[1]}} \
-            if time_share else {}
-        done = self.client.post(f"/v1/sessions/{booked['id']}/complete", json=body,
-                                headers=self.therapist.headers)
+        body = (
+            {"time_share": {self.ana: time_share[0], self.ben: time_share[1]}} if time_share else {}
+        )
+        done = self.client.post(
+            f"/v1/sessions/{booked['id']}/complete", json=body, headers=self.therapist.headers
+        )
         assert done.status_code == 200, done.json
         for partner, answers in ((self.ana, ana), (self.ben, ben)):
             if answers is not None:
                 sent = self.client.post(
-                    f"/v1/sessions/{booked['id']}/feedback", headers=self.therapist.headers,
-                    json={"partner_id": partner, "answers": answers,
-                          "safety_concern": safety and partner == self.ana})
+                    f"/v1/sessions/{booked['id']}/feedback",
+                    headers=self.therapist.headers,
+                    json={
+                        "partner_id": partner,
+                        "answers": answers,
+                        "safety_concern": safety and partner == self.ana,
+                    },
+                )
                 assert sent.status_code == 201, sent.json
         return booked["id"]
 
@@ -86,7 +100,10 @@ def test_low_alliance_then_dedupe_on_a_second_low_session(couple):
     first = couple.session(LOW, FINE)
     [alert] = couple.alerts()
     assert (alert["rule"], alert["partner_id"], alert["severity"]) == (
-        "low_alliance", couple.ana, "warning")
+        "low_alliance",
+        couple.ana,
+        "warning",
+    )
     evidence = alert["evidence"]
     assert evidence["rule"] == "low_alliance" and evidence["rule_version"] >= 1
     assert evidence["computed"]["pct"] == 82.5 and evidence["thresholds"]
@@ -155,8 +172,11 @@ def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
     seen = couple.client.get(f"/v1/alerts?couple_id={couple.id}", headers=ehr.headers)
     assert seen.status_code == 200 and seen.json["items"] == []
     with context.system_context("test check"), uow.unit_of_work() as session:
-        events = session.scalars(sa.select(OutboxMessage.topic).where(
-            OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")).all()
+        events = session.scalars(
+            sa.select(OutboxMessage.topic).where(
+                OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook"
+            )
+        ).all()
     # The private box never reaches integrators' webhooks (the session's and the answer's
     # own events carry ids alone).
     assert not [topic for topic in events if topic.startswith("alert.")], events
@@ -164,11 +184,19 @@ def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
 
 def test_reliable_drop_with_the_jacobson_truax_vector(client, clinic):
     couple = Couple(client, clinic)
-    made = client.post("/v1/instruments", headers=couple.admin.headers, json={
-        "key": "four-items", "kind": "alliance", "title": {"en": "Four"},
-        "norms": {"sd": 6.14, "reliability": 0.75},
-        "items": [{"key": k, "text": {"en": k}, "min": 0, "max": 10}
-                  for k in ("a", "b", "c", "d")]})
+    made = client.post(
+        "/v1/instruments",
+        headers=couple.admin.headers,
+        json={
+            "key": "four-items",
+            "kind": "alliance",
+            "title": {"en": "Four"},
+            "norms": {"sd": 6.14, "reliability": 0.75},
+            "items": [
+                {"key": k, "text": {"en": k}, "min": 0, "max": 10} for k in ("a", "b", "c", "d")
+            ],
+        },
+    )
     assert made.status_code == 201, made.json
     client.post(f"/v1/instruments/{made.json['id']}/default", headers=couple.admin.headers)
     full = {"a": 9, "b": 9, "c": 9, "d": 8}  # 35
@@ -191,12 +219,15 @@ def test_acknowledge_snooze_resolve_and_a_resolved_alert_never_reopens(couple):
     url = f"/v1/alerts/{alert['id']}"
     acked = couple.client.post(f"{url}/acknowledge", headers=headers)
     assert acked.status_code == 200 and acked.json["status"] == "acknowledged"
-    past = couple.client.post(f"{url}/snooze", headers=headers,
-                              json={"until": "2020-01-01T00:00:00Z"})
+    past = couple.client.post(
+        f"{url}/snooze", headers=headers, json={"until": "2020-01-01T00:00:00Z"}
+    )
     assert past.status_code == 422 and "until" in past.json["errors"]
     until = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    assert couple.client.post(f"{url}/snooze", headers=headers,
-                              json={"until": until}).json["status"] == "snoozed"
+    assert (
+        couple.client.post(f"{url}/snooze", headers=headers, json={"until": until}).json["status"]
+        == "snoozed"
+    )
     done = couple.client.post(f"{url}/resolve", headers=headers, json={"note": "Talked it over"})
     assert done.json["status"] == "resolved" and done.json["resolution_note"] == "Talked it over"
     assert couple.client.post(f"{url}/acknowledge", headers=headers).status_code == 409
@@ -211,8 +242,9 @@ def test_therapists_see_alerts_of_their_caseload_only(client, clinic, couple):
     stranger = clinic.staff("therapist")
     assert client.get(f"/v1/alerts/{alert['id']}", headers=stranger.headers).status_code == 404
     assert client.get("/v1/alerts", headers=stranger.headers).json["items"] == []
-    assert client.get(f"/v1/alerts/{alert['id']}",
-                      headers=couple.therapist.headers).status_code == 200
+    assert (
+        client.get(f"/v1/alerts/{alert['id']}", headers=couple.therapist.headers).status_code == 200
+    )
 
 
 def test_filters(couple):
@@ -226,25 +258,32 @@ def test_filters(couple):
 def test_every_alert_change_writes_an_outbox_event_without_phi(couple):
     couple.session(LOW, FINE)
     [alert] = couple.alerts()
-    couple.client.post(f"/v1/alerts/{alert['id']}/resolve", json={},
-                       headers=couple.therapist.headers)
+    couple.client.post(
+        f"/v1/alerts/{alert['id']}/resolve", json={}, headers=couple.therapist.headers
+    )
     with context.system_context("test check"), uow.unit_of_work() as session:
-        events = session.scalars(sa.select(OutboxMessage).where(
-            OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")
-            .order_by(OutboxMessage.created_at)).all()
+        events = session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.clinic_id == couple.clinic.id, OutboxMessage.channel == "webhook")
+            .order_by(OutboxMessage.created_at)
+        ).all()
     assert [e.topic for e in events if e.topic.startswith("alert.")] == [
-        "alert.created", "alert.resolved"]
+        "alert.created",
+        "alert.resolved",
+    ]
     assert next(e for e in events if e.topic == "alert.created").payload["alert_id"] == alert["id"]
     assert "Ana" not in json.dumps([e.payload for e in events])
 
 
 def test_the_alliance_series_shows_active_alerts(couple):
     couple.session(LOW, FINE)
-    series = couple.client.get(f"/v1/couples/{couple.id}/alliance",
-                               headers=couple.therapist.headers).json
+    series = couple.client.get(
+        f"/v1/couples/{couple.id}/alliance", headers=couple.therapist.headers
+    ).json
     assert [a["rule"] for a in series["alerts"]] == ["low_alliance"]
-    chart = couple.client.get(f"/v1/couples/{couple.id}/alliance.svg",
-                              headers=couple.therapist.headers).get_data(as_text=True)
+    chart = couple.client.get(
+        f"/v1/couples/{couple.id}/alliance.svg", headers=couple.therapist.headers
+    ).get_data(as_text=True)
     assert "Active alerts: low alliance (warning)." in chart and "Active alert" in chart
 
 
@@ -253,26 +292,30 @@ def test_alert_policy_get_put_with_etag_and_validation(client, clinic):
     got = client.get("/v1/alert-policy", headers=admin.headers)
     assert got.status_code == 200 and got.json["split_alliance"]["threshold"] == 10
     changed = {**got.json, "split_alliance": {**got.json["split_alliance"], "threshold": 15}}
-    put = client.put("/v1/alert-policy", json=changed,
-                     headers={**admin.headers, "If-Match": got.headers["ETag"]})
+    put = client.put(
+        "/v1/alert-policy", json=changed, headers={**admin.headers, "If-Match": got.headers["ETag"]}
+    )
     assert put.status_code == 200 and put.json["split_alliance"]["threshold"] == 15
-    stale = client.put("/v1/alert-policy", json=changed,
-                       headers={**admin.headers, "If-Match": got.headers["ETag"]})
+    stale = client.put(
+        "/v1/alert-policy", json=changed, headers={**admin.headers, "If-Match": got.headers["ETag"]}
+    )
     assert stale.status_code == 412
     nonsense = {**got.json, "split_alliance": {**got.json["split_alliance"], "threshold": -5}}
     bad = client.put("/v1/alert-policy", json=nonsense, headers=admin.headers)
     assert bad.status_code == 422 and "split_alliance.threshold" in bad.json["errors"]
     therapist = clinic.staff("therapist")
-    assert client.put("/v1/alert-policy", json=changed,
-                      headers=therapist.headers).status_code == 403
+    assert (
+        client.put("/v1/alert-policy", json=changed, headers=therapist.headers).status_code == 403
+    )
 
 
 def test_a_policy_switching_a_rule_off_stops_it(client, clinic):
     couple = Couple(client, clinic)
     policy = client.get("/v1/alert-policy", headers=couple.admin.headers).json
     policy["low_alliance"]["enabled"] = False
-    assert client.put("/v1/alert-policy", json=policy,
-                      headers=couple.admin.headers).status_code == 200
+    assert (
+        client.put("/v1/alert-policy", json=policy, headers=couple.admin.headers).status_code == 200
+    )
     couple.session(LOW, FINE)
     assert couple.alerts() == []
 
@@ -284,10 +327,14 @@ def test_preview_of_the_current_policy_matches_what_was_stored(client, clinic):
     policy = client.get("/v1/alert-policy", headers=couple.admin.headers).json
     preview = client.post("/v1/alert-policy/preview", json=policy, headers=couple.admin.headers)
     assert preview.status_code == 200, preview.json
-    stored = {(a["rule"], a["partner_id"], a["severity"], a["occurrences"])
-              for a in couple.alerts(limit=200)}
-    previewed = {(a["rule"], a["partner_id"], a["severity"], a["occurrences"])
-                 for a in preview.json["alerts"]}
+    stored = {
+        (a["rule"], a["partner_id"], a["severity"], a["occurrences"])
+        for a in couple.alerts(limit=200)
+    }
+    previewed = {
+        (a["rule"], a["partner_id"], a["severity"], a["occurrences"])
+        for a in preview.json["alerts"]
+    }
     assert previewed == stored and preview.json["total"] == len(stored)
     stricter = {**policy, "low_alliance": {**policy["low_alliance"], "threshold": 50}}
     fewer = client.post("/v1/alert-policy/preview", json=stricter, headers=couple.admin.headers)
@@ -302,23 +349,27 @@ def test_submission_cost_is_flat_in_history_length(client, clinic):
     from tests.practice import seed_history
 
     couple = Couple(client, clinic)
-    actor = Actor(kind="staff", subject=str(couple.admin.id), clinic_id=clinic.id,
-                  roles=frozenset({"admin"}))
+    actor = Actor(
+        kind="staff", subject=str(couple.admin.id), clinic_id=clinic.id, roles=frozenset({"admin"})
+    )
     counts = {}
     early = datetime(2020, 1, 6, 10, 0, tzinfo=UTC)  # 200 weekly sessions end in the past
     for target in (5, 200):
-        seed_history(clinic.id, actor, couple.data, upto=target - 1, start=couple.week,
-                     base=early)
+        seed_history(clinic.id, actor, couple.data, upto=target - 1, start=couple.week, base=early)
         couple.week = target - 1
-        booked = new_session(client, couple.admin, couple.data,
-                             starts_at=early + timedelta(weeks=couple.week))
+        booked = new_session(
+            client, couple.admin, couple.data, starts_at=early + timedelta(weeks=couple.week)
+        )
         couple.week += 1
-        client.post(f"/v1/sessions/{booked['id']}/complete", json={},
-                    headers=couple.therapist.headers)
+        client.post(
+            f"/v1/sessions/{booked['id']}/complete", json={}, headers=couple.therapist.headers
+        )
         with count_statements() as statements:
-            sent = client.post(f"/v1/sessions/{booked['id']}/feedback",
-                               headers=couple.therapist.headers,
-                               json={"partner_id": couple.ana, "answers": sac8(8)})
+            sent = client.post(
+                f"/v1/sessions/{booked['id']}/feedback",
+                headers=couple.therapist.headers,
+                json={"partner_id": couple.ana, "answers": sac8(8)},
+            )
         assert sent.status_code == 201
         counts[target] = len(statements)
     assert counts[5] == counts[200], counts
@@ -329,6 +380,7 @@ def test_reading_alerts_is_audited(couple):
     couple.session(LOW, FINE)
     [alert] = couple.alerts()  # a list read
     couple.client.get(f"/v1/alerts/{alert['id']}", headers=couple.therapist.headers)
-    events = couple.client.get(f"/v1/audit-events?resource_id={alert['id']}&action=read",
-                               headers=couple.admin.headers).json["items"]
+    events = couple.client.get(
+        f"/v1/audit-events?resource_id={alert['id']}&action=read", headers=couple.admin.headers
+    ).json["items"]
     assert {e["actor_id"] for e in events} == {str(couple.admin.id), str(couple.therapist.id)}

@@ -106,33 +106,73 @@ def world(app, settings) -> World:
     )
     if response.status_code == 201:
         made["client_uuid"] = response.json["id"]
-    made["couple"] = app.test_client().post(
-        "/v1/couples", headers=admin.headers,
-        json={"label": "Matrix couple", "therapist_id": str(callers["therapist"].id),
-              "partners": [{"display_name": "Ana", "feedback_channel": "in_clinic"},
-                           {"display_name": "Ben", "feedback_channel": "in_clinic"}]},
-    ).json
-    booked = app.test_client().post(
-        "/v1/sessions", headers=admin.headers,
-        json={"couple_id": made["couple"]["id"], "starts_at": "2026-01-05T10:00:00Z"},
-    ).json
-    made["session"] = app.test_client().post(
-        f"/v1/sessions/{booked['id']}/complete", headers=admin.headers, json={}
-    ).json
-    low = {key: 5 for key in ("heard", "respect", "openness", "goals", "approach", "balance",
-                              "airtime", "confidence")}
+    made["couple"] = (
+        app.test_client()
+        .post(
+            "/v1/couples",
+            headers=admin.headers,
+            json={
+                "label": "Matrix couple",
+                "therapist_id": str(callers["therapist"].id),
+                "partners": [
+                    {"display_name": "Ana", "feedback_channel": "in_clinic"},
+                    {"display_name": "Ben", "feedback_channel": "in_clinic"},
+                ],
+            },
+        )
+        .json
+    )
+    booked = (
+        app.test_client()
+        .post(
+            "/v1/sessions",
+            headers=admin.headers,
+            json={"couple_id": made["couple"]["id"], "starts_at": "2026-01-05T10:00:00Z"},
+        )
+        .json
+    )
+    made["session"] = (
+        app.test_client()
+        .post(f"/v1/sessions/{booked['id']}/complete", headers=admin.headers, json={})
+        .json
+    )
+    low = {
+        key: 5
+        for key in (
+            "heard",
+            "respect",
+            "openness",
+            "goals",
+            "approach",
+            "balance",
+            "airtime",
+            "confidence",
+        )
+    }
     app.test_client().post(
-        f"/v1/sessions/{booked['id']}/feedback", headers=admin.headers,
+        f"/v1/sessions/{booked['id']}/feedback",
+        headers=admin.headers,
         json={"partner_id": made["couple"]["partners"][1]["id"], "answers": low},
     )
-    made["alert"] = app.test_client().get(
-        f"/v1/alerts?couple_id={made['couple']['id']}", headers=admin.headers
-    ).json["items"][0]
-    made["instrument"] = app.test_client().post(
-        "/v1/instruments", headers=admin.headers,
-        json={"key": "matrix-check", "kind": "outcome", "title": {"en": "Check"},
-              "items": [{"key": "q1", "text": {"en": "How are you?"}, "min": 0, "max": 4}]},
-    ).json
+    made["alert"] = (
+        app.test_client()
+        .get(f"/v1/alerts?couple_id={made['couple']['id']}", headers=admin.headers)
+        .json["items"][0]
+    )
+    made["instrument"] = (
+        app.test_client()
+        .post(
+            "/v1/instruments",
+            headers=admin.headers,
+            json={
+                "key": "matrix-check",
+                "kind": "outcome",
+                "title": {"en": "Check"},
+                "items": [{"key": "q1", "text": {"en": "How are you?"}, "min": 0, "max": 4}],
+            },
+        )
+        .json
+    )
     made["endpoint"], made["delivery_id"] = _webhook_endpoint(app, admin)
     made["dead_message_id"] = made["delivery_id"]  # the outbox API sees the same dead row
     return World(clinic, callers, intruder, made, outsider=clinic.staff("therapist"))
@@ -145,13 +185,22 @@ def _webhook_endpoint(app, admin) -> tuple[dict[str, Any], str]:
     from service.notifications.models import OutboxMessage
 
     client = app.test_client()
-    endpoint = client.post("/v1/webhook-endpoints", headers=admin.headers, json={
-        "url": "https://93.184.216.34/matrix", "events": ["alert.created"]}).json
-    client.patch(f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers,
-                 json={"enabled": False})
+    endpoint = client.post(
+        "/v1/webhook-endpoints",
+        headers=admin.headers,
+        json={"url": "https://93.184.216.34/matrix", "events": ["alert.created"]},
+    ).json
+    client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers, json={"enabled": False}
+    )
     with context.tenant_context(admin.clinic_id), uow.unit_of_work() as session:
-        delivery = OutboxMessage(channel="webhook", topic="alert.created",
-                                 recipient=endpoint["id"], payload={}, status="dead")
+        delivery = OutboxMessage(
+            channel="webhook",
+            topic="alert.created",
+            recipient=endpoint["id"],
+            payload={},
+            status="dead",
+        )
         session.add(delivery)
         session.flush()
         delivery_id = str(delivery.id)
@@ -186,7 +235,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/cancel"): {"reason": "Unwell"},
     ("POST", "/v1/alerts/{alert_id}/snooze"): {"until": "2099-01-01T00:00:00Z"},
     ("POST", "/v1/sessions/{session_id}/feedback"): {
-        "partner_id": "00000000-0000-4000-8000-000000000000", "answers": {}},
+        "partner_id": "00000000-0000-4000-8000-000000000000",
+        "answers": {},
+    },
 }
 
 

@@ -35,10 +35,16 @@ ITEMS = [item["key"] for item in SAC8["items"]]
 LOW = {key: 8 for key in ITEMS} | {"heard": 10}  # 82.5 %: below the 90 % cutoff
 FINE = {key: 9 for key in ITEMS}
 PARTNERS = [
-    {"display_name": "Ana Quintero", "email": "ana.quintero@partners.example",
-     "feedback_channel": "in_clinic"},
-    {"display_name": "Ben Okafor", "email": "ben.okafor@partners.example",
-     "feedback_channel": "in_clinic"},
+    {
+        "display_name": "Ana Quintero",
+        "email": "ana.quintero@partners.example",
+        "feedback_channel": "in_clinic",
+    },
+    {
+        "display_name": "Ben Okafor",
+        "email": "ben.okafor@partners.example",
+        "feedback_channel": "in_clinic",
+    },
 ]
 LABEL = "Couple 17-B"
 
@@ -60,8 +66,9 @@ class Recorder:
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(raw, policy=email.policy.default)
-                for _, raw in self.received]
+        return [
+            email.message_from_bytes(raw, policy=email.policy.default) for _, raw in self.received
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +86,22 @@ def smtp(smtp_server, settings):
     recorder, port = smtp_server
     recorder.received.clear()
     recorder.reply = None
-    return recorder, dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=port,
-                                         smtp_timeout=5)
+    return recorder, dataclasses.replace(
+        settings, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5
+    )
 
 
 def a_message(**fields) -> OutboxMessage:
-    values = {"id": new_id(), "channel": "email", "topic": "test", "recipient": "to@x.example",
-              "subject": "Hello", "body_text": "Plain words.", "body_html": "<p>HTML words.</p>",
-              "payload": {}}
+    values = {
+        "id": new_id(),
+        "channel": "email",
+        "topic": "test",
+        "recipient": "to@x.example",
+        "subject": "Hello",
+        "body_text": "Plain words.",
+        "body_html": "<p>HTML words.</p>",
+        "payload": {},
+    }
     return OutboxMessage(**(values | fields))
 
 
@@ -117,8 +132,9 @@ def test_an_outbox_message_arrives_as_one_mime_message_with_both_parts(smtp):
 
 def test_digests_carry_list_unsubscribe(smtp):
     recorder, settings = smtp
-    mail.send(a_message(payload={"digest": True, "list_unsubscribe": "https://a.example/prefs"}),
-              settings)
+    mail.send(
+        a_message(payload={"digest": True, "list_unsubscribe": "https://a.example/prefs"}), settings
+    )
     assert recorder.messages()[0]["List-Unsubscribe"] == "<https://a.example/prefs>"
 
 
@@ -178,29 +194,34 @@ class Care:
         self.client, self.clinic = client, clinic
         self.admin = clinic.staff("admin")
         self.therapist = therapist or clinic.staff("therapist")
-        self.data = new_couple(client, self.admin, self.therapist.id, label=label,
-                               partners=PARTNERS)
+        self.data = new_couple(
+            client, self.admin, self.therapist.id, label=label, partners=PARTNERS
+        )
         self.ana, self.ben = (p["id"] for p in self.data["partners"])
         self.week = 0
         self.answers: list[dict] = []
 
     def session(self, answers=LOW, *, safety=False) -> None:
-        booked = new_session(self.client, self.admin, self.data,
-                             starts_at=PAST + timedelta(weeks=self.week))
+        booked = new_session(
+            self.client, self.admin, self.data, starts_at=PAST + timedelta(weeks=self.week)
+        )
         self.week += 1
-        done = self.client.post(f"/v1/sessions/{booked['id']}/complete", json={},
-                                headers=self.therapist.headers)
+        done = self.client.post(
+            f"/v1/sessions/{booked['id']}/complete", json={}, headers=self.therapist.headers
+        )
         assert done.status_code == 200, done.json
-        sent = self.client.post(f"/v1/sessions/{booked['id']}/feedback",
-                                headers=self.therapist.headers,
-                                json={"partner_id": self.ana, "answers": answers,
-                                      "safety_concern": safety})
+        sent = self.client.post(
+            f"/v1/sessions/{booked['id']}/feedback",
+            headers=self.therapist.headers,
+            json={"partner_id": self.ana, "answers": answers, "safety_concern": safety},
+        )
         assert sent.status_code == 201, sent.json
         self.answers.append(sent.json)
 
     def alerts(self) -> list[dict]:
-        response = self.client.get(f"/v1/alerts?couple_id={self.data['id']}",
-                                   headers=self.admin.headers)
+        response = self.client.get(
+            f"/v1/alerts?couple_id={self.data['id']}", headers=self.admin.headers
+        )
         assert response.status_code == 200
         return response.json["items"]
 
@@ -233,8 +254,7 @@ def deliver(rows: list[OutboxMessage], settings) -> None:
 
 
 def parts(message: email.message.EmailMessage) -> tuple[str, str]:
-    return (message.get_body(("plain",)).get_content(),
-            message.get_body(("html",)).get_content())
+    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
 
 
 def assert_clean(body: str, care: Care, *extra: str) -> None:
@@ -251,7 +271,8 @@ def as_job(job, *args):
 
 
 def test_alert_email_has_rule_severity_and_link_but_no_names_scores_or_answers(
-        client, clinic, smtp, settings):
+    client, clinic, smtp, settings
+):
     recorder, smtp_settings = smtp
     care = Care(client, clinic)
     care.session(LOW)
@@ -273,7 +294,8 @@ def test_alert_email_has_rule_severity_and_link_but_no_names_scores_or_answers(
 
 
 def test_a_clinic_may_opt_in_to_the_couple_label_and_still_no_names_or_scores(
-        client, make_clinic, smtp):
+    client, make_clinic, smtp
+):
     recorder, smtp_settings = smtp
     clinic = make_clinic(email_policy={"include_couple_label": True})
     care = Care(client, clinic, label=LABEL)
@@ -290,8 +312,12 @@ def test_quiet_hours_postpone_an_immediate_alert_email(client, make_clinic):
     zone = "Pacific/Auckland"
     local = utcnow().astimezone(alert_emails._zone(zone))
     start, end = local - timedelta(hours=1), local + timedelta(hours=1)
-    clinic = make_clinic(timezone=zone, email_policy={
-        "quiet_hours": {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}})
+    clinic = make_clinic(
+        timezone=zone,
+        email_policy={
+            "quiet_hours": {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+        },
+    )
     care = Care(client, clinic)
     care.session(LOW)
     [row] = emails(clinic.id, "alert.email")
@@ -301,15 +327,14 @@ def test_quiet_hours_postpone_an_immediate_alert_email(client, make_clinic):
 
 
 def test_quiet_hours_rules():
-    policy = alert_emails.EmailPolicy.from_dict({"quiet_hours": {"start": "21:00",
-                                                                 "end": "07:00"}})
+    policy = alert_emails.EmailPolicy.from_dict({"quiet_hours": {"start": "21:00", "end": "07:00"}})
     berlin = "Europe/Berlin"  # UTC+1 in January
     late = datetime(2027, 1, 10, 21, 30, tzinfo=UTC)  # 22:30 in Berlin
-    assert alert_emails.quiet_until(late, policy, berlin) == datetime(2027, 1, 11, 6, 0,
-                                                                      tzinfo=UTC)
+    assert alert_emails.quiet_until(late, policy, berlin) == datetime(2027, 1, 11, 6, 0, tzinfo=UTC)
     early = datetime(2027, 1, 10, 4, 0, tzinfo=UTC)  # 05:00 in Berlin
-    assert alert_emails.quiet_until(early, policy, berlin) == datetime(2027, 1, 10, 6, 0,
-                                                                       tzinfo=UTC)
+    assert alert_emails.quiet_until(early, policy, berlin) == datetime(
+        2027, 1, 10, 6, 0, tzinfo=UTC
+    )
     day = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
     assert alert_emails.quiet_until(day, policy, berlin) == day
     assert alert_emails.quiet_until(late, alert_emails.EmailPolicy(), berlin) == late
@@ -345,21 +370,32 @@ def test_the_therapist_can_choose_a_digest(client, clinic):
     therapist = clinic.staff("therapist")
     me = client.get(f"/v1/staff/{therapist.id}", headers=therapist.headers)
     assert me.json["alert_emails"] == "immediate"
-    changed = client.patch(f"/v1/staff/{therapist.id}", json={"alert_emails": "daily"},
-                           headers={**therapist.headers, "If-Match": me.headers["ETag"]})
+    changed = client.patch(
+        f"/v1/staff/{therapist.id}",
+        json={"alert_emails": "daily"},
+        headers={**therapist.headers, "If-Match": me.headers["ETag"]},
+    )
     assert changed.status_code == 200, changed.json
     assert changed.json["alert_emails"] == "daily"
-    wrong = client.patch(f"/v1/staff/{therapist.id}", json={"alert_emails": "weekly"},
-                         headers={**therapist.headers, "If-Match": changed.headers["ETag"]})
+    wrong = client.patch(
+        f"/v1/staff/{therapist.id}",
+        json={"alert_emails": "weekly"},
+        headers={**therapist.headers, "If-Match": changed.headers["ETag"]},
+    )
     assert wrong.status_code == 422
 
 
 def test_safety_concern_goes_to_therapist_and_supervisors_at_once(client, make_clinic, smtp):
     recorder, smtp_settings = smtp
     local = utcnow().astimezone(UTC)
-    clinic = make_clinic(email_policy={"quiet_hours": {  # quiet right now: ignored
-        "start": (local - timedelta(hours=1)).strftime("%H:%M"),
-        "end": (local + timedelta(hours=1)).strftime("%H:%M")}})
+    clinic = make_clinic(
+        email_policy={
+            "quiet_hours": {  # quiet right now: ignored
+                "start": (local - timedelta(hours=1)).strftime("%H:%M"),
+                "end": (local + timedelta(hours=1)).strftime("%H:%M"),
+            }
+        }
+    )
     therapist = clinic.staff("therapist", alert_emails="daily")  # digest: ignored
     supervisors = [clinic.staff("supervisor"), clinic.staff("supervisor")]
     clinic.staff("supervisor", active=False)
@@ -368,9 +404,9 @@ def test_safety_concern_goes_to_therapist_and_supervisors_at_once(client, make_c
     care.session(FINE, safety=True)
     rows = emails(clinic.id, "alert.email")
     assert sorted(r.recipient for r in rows) == sorted(
-        [therapist.email, *(s.email for s in supervisors)])
-    assert all(row.next_attempt_at <= utcnow() and row.next_attempt_at >= before
-               for row in rows)
+        [therapist.email, *(s.email for s in supervisors)]
+    )
+    assert all(row.next_attempt_at <= utcnow() and row.next_attempt_at >= before for row in rows)
     deliver(rows, smtp_settings)
     received = recorder.messages()
     assert len(received) == 3
@@ -420,9 +456,15 @@ def test_an_acknowledged_critical_alert_does_not_escalate(client, clinic):
 
 def test_inviting_a_staff_member_emails_the_invite_link(client, clinic, admin, smtp):
     recorder, smtp_settings = smtp
-    response = client.post("/v1/staff", headers=admin.headers, json={
-        "email": "new.therapist@clinic.example", "role": "therapist",
-        "display_name": "Noor Haddad"})
+    response = client.post(
+        "/v1/staff",
+        headers=admin.headers,
+        json={
+            "email": "new.therapist@clinic.example",
+            "role": "therapist",
+            "display_name": "Noor Haddad",
+        },
+    )
     assert response.status_code == 201, response.json
     [row] = emails(clinic.id, "staff.invitation")
     assert row.recipient == "new.therapist@clinic.example"
@@ -435,9 +477,17 @@ def test_inviting_a_staff_member_emails_the_invite_link(client, clinic, admin, s
 
 def test_onboarding_emails_the_first_admin(client, platform):
     slug = f"onboard-{new_id().hex[:10]}"
-    response = client.post("/v1/clinics", headers=platform.headers, json={
-        "name": "Harbour Couples Practice", "slug": slug, "timezone": "Europe/Lisbon",
-        "admin_email": "first.admin@harbour.example", "admin_name": "Rui Costa"})
+    response = client.post(
+        "/v1/clinics",
+        headers=platform.headers,
+        json={
+            "name": "Harbour Couples Practice",
+            "slug": slug,
+            "timezone": "Europe/Lisbon",
+            "admin_email": "first.admin@harbour.example",
+            "admin_name": "Rui Costa",
+        },
+    )
     assert response.status_code == 201, response.json
     [row] = emails(uuid.UUID(response.json["id"]), "staff.invitation")
     assert row.recipient == "first.admin@harbour.example"
@@ -460,19 +510,25 @@ def test_who_gets_an_alert_email():
     gone = dataclasses.replace(therapist, active=False)
     sup = person(uuid.uuid4(), "s@x.example", "supervisor")
     both = dataclasses.replace(sup, email="T@x.example")  # the therapist is also a supervisor
-    plan = functools.partial(alert_emails.plan_alert, policy=alert_emails.EmailPolicy(),
-                             timezone="UTC", now=now)
+    plan = functools.partial(
+        alert_emails.plan_alert, policy=alert_emails.EmailPolicy(), timezone="UTC", now=now
+    )
     to = lambda deliveries: [d.to.email for d in deliveries]  # noqa: E731
-    assert to(plan(rule="low_alliance", change="created", therapist=therapist,
-                   supervisors=[sup])) == ["t@x.example"]
+    assert to(
+        plan(rule="low_alliance", change="created", therapist=therapist, supervisors=[sup])
+    ) == ["t@x.example"]
     assert plan(rule="low_alliance", change="updated", therapist=therapist, supervisors=[]) == []
-    assert to(plan(rule="low_alliance", change="escalated", therapist=gone,
-                   supervisors=[sup])) == ["s@x.example"]  # nobody else would hear of it
-    assert to(plan(rule="safety_concern", change="created", therapist=therapist,
-                   supervisors=[sup, both])) == ["t@x.example", "s@x.example"]
+    assert to(plan(rule="low_alliance", change="escalated", therapist=gone, supervisors=[sup])) == [
+        "s@x.example"
+    ]  # nobody else would hear of it
+    assert to(
+        plan(rule="safety_concern", change="created", therapist=therapist, supervisors=[sup, both])
+    ) == ["t@x.example", "s@x.example"]
     daily = dataclasses.replace(therapist, alert_emails="daily")
     assert plan(rule="low_alliance", change="created", therapist=daily, supervisors=[sup]) == []
     assert alert_emails.digest_window("daily", now - timedelta(hours=3), now) is None
     assert alert_emails.digest_window("daily", now - timedelta(days=2), now) == (
-        now - timedelta(days=2), now)
+        now - timedelta(days=2),
+        now,
+    )
     assert alert_emails.digest_window("immediate", None, now) is None

@@ -90,29 +90,58 @@ def test_the_scope_is_required(client, clinic):
 
 
 def test_real_changes_publish_ids_only_the_same_objects_webhooks_carry(
-    client, admin, clinic, settled, private_ok, receiver  # noqa: F811 - fixtures
+    client,
+    admin,
+    clinic,
+    settled,
+    private_ok,  # noqa: F811 - fixtures
+    receiver,  # noqa: F811 - fixtures
 ):
     """Complete a session and submit worrying feedback: the feed shows session.completed,
     feedback.submitted and alert.created, with ids and no names, labels or answers; the
     webhook receiver gets byte-for-byte the same objects."""
-    endpoint_at(client, admin, receiver, "/all",
-                ["session.completed", "feedback.submitted", "alert.created"])
+    endpoint_at(
+        client,
+        admin,
+        receiver,
+        "/all",
+        ["session.completed", "feedback.submitted", "alert.created"],
+    )
     therapist = clinic.staff("therapist")
     couple = new_couple(
-        client, admin, therapist.id, label="Zebulon-Quixote household",
-        partners=[{"display_name": "Philippa Unlikelyname", "feedback_channel": "in_clinic"},
-                  {"display_name": "Bartholomew Rarename", "feedback_channel": "in_clinic"}],
+        client,
+        admin,
+        therapist.id,
+        label="Zebulon-Quixote household",
+        partners=[
+            {"display_name": "Philippa Unlikelyname", "feedback_channel": "in_clinic"},
+            {"display_name": "Bartholomew Rarename", "feedback_channel": "in_clinic"},
+        ],
     )
     booked = new_session(client, admin, couple)
-    done = client.post(f"/v1/sessions/{booked['id']}/complete", headers=admin.headers,
-                       json={})
+    done = client.post(f"/v1/sessions/{booked['id']}/complete", headers=admin.headers, json={})
     assert done.status_code == 200, done.json
-    low = {key: 1 for key in ("heard", "respect", "openness", "goals", "approach",
-                              "balance", "airtime", "confidence")}
+    low = {
+        key: 1
+        for key in (
+            "heard",
+            "respect",
+            "openness",
+            "goals",
+            "approach",
+            "balance",
+            "airtime",
+            "confidence",
+        )
+    }
     answered = client.post(
-        f"/v1/sessions/{booked['id']}/feedback", headers=admin.headers,
-        json={"partner_id": couple["partners"][0]["id"], "answers": low,
-              "comment": "Philippa feels unheard"},
+        f"/v1/sessions/{booked['id']}/feedback",
+        headers=admin.headers,
+        json={
+            "partner_id": couple["partners"][0]["id"],
+            "answers": low,
+            "comment": "Philippa feels unheard",
+        },
     )
     assert answered.status_code == 201, answered.json
     items = feed(client, admin).json["items"]
@@ -130,6 +159,14 @@ def test_real_changes_publish_ids_only_the_same_objects_webhooks_carry(
     assert all(r.verified for r in receiver.received)
     assert sorted(received, key=lambda e: e["id"]) == sorted(items, key=lambda e: e["id"])
     text = json.dumps(items) + "".join(r.body.decode() for r in receiver.received)
-    for secret in ("Philippa", "Unlikelyname", "Bartholomew", "Zebulon", "unheard",
-                   '"answers"', '"total"', '"pct"'):
+    for secret in (
+        "Philippa",
+        "Unlikelyname",
+        "Bartholomew",
+        "Zebulon",
+        "unheard",
+        '"answers"',
+        '"total"',
+        '"pct"',
+    ):
         assert secret not in text

@@ -48,23 +48,36 @@ def test_make_run_serves_the_api_and_the_demo_admin_signs_in(tmp_path):
         "WEB_CONCURRENCY": "1",
     }
     log = (tmp_path / "make-run.log").open("w")
-    process = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_ready(base, process, 90)
         admin = next(member for member in STAFF if member.role == "admin")
         oauth = OAuth2Session(
-            Settings().docs_client_id, redirect_uri=f"{base}/docs/oauth2-redirect.html",
-            scope="clinic.read staff.read", code_challenge_method="S256",
+            Settings().docs_client_id,
+            redirect_uri=f"{base}/docs/oauth2-redirect.html",
+            scope="clinic.read staff.read",
+            code_challenge_method="S256",
             token_endpoint_auth_method="none",
         )
         verifier = generate_token(48)
-        url, state = oauth.create_authorization_url(f"{base}/oauth/authorize",
-                                                    code_verifier=verifier)
+        url, state = oauth.create_authorization_url(
+            f"{base}/oauth/authorize", code_verifier=verifier
+        )
         signed_in = login(url, admin.email, admin.password)
         assert signed_in.status_code == 302, signed_in.text
-        oauth.fetch_token(f"{base}/oauth/token", state=state, code_verifier=verifier,
-                          authorization_response=signed_in.headers["Location"])
+        oauth.fetch_token(
+            f"{base}/oauth/token",
+            state=state,
+            code_verifier=verifier,
+            authorization_response=signed_in.headers["Location"],
+        )
         clinic = oauth.get(f"{base}/v1/clinic", timeout=10)
         assert clinic.status_code == 200
         assert clinic.json()["name"] == "Harbor Couples Clinic"

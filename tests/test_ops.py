@@ -52,8 +52,12 @@ def test_behind_a_tls_proxy_the_forwarded_scheme_is_trusted(client, settings):
     from service import create_app
 
     def token_error(app_client, **headers: str) -> str:
-        response = app_client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                   base_url="http://api.clinic.example", headers=headers)
+        response = app_client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            base_url="http://api.clinic.example",
+            headers=headers,
+        )
         return response.json["error"]
 
     assert token_error(client, **{"X-Forwarded-Proto": "https"}) == "insecure_transport"

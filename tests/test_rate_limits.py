@@ -12,7 +12,9 @@ import pytest
 def strict_limits(app):
     relaxed = app.config["SETTINGS"]
     app.config["SETTINGS"] = dataclasses.replace(
-        relaxed, login_rate_limit="3 per minute", token_rate_limit="3 per minute",
+        relaxed,
+        login_rate_limit="3 per minute",
+        token_rate_limit="3 per minute",
         directory_rate_limit="3 per minute",
     )
     yield
@@ -39,14 +41,22 @@ def test_public_directory_is_rate_limited(client, clinic, strict_limits):
 
 
 def test_token_endpoint_is_rate_limited(client, strict_limits):
-    responses = _exhaust(lambda: client.post(
-        "/oauth/token", data={"grant_type": "client_credentials"},
-        environ_base={"REMOTE_ADDR": "198.51.100.8"}))
+    responses = _exhaust(
+        lambda: client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            environ_base={"REMOTE_ADDR": "198.51.100.8"},
+        )
+    )
     _assert_limited(responses)
 
 
 def test_login_form_is_rate_limited(client, strict_limits):
-    responses = _exhaust(lambda: client.post(
-        "/oauth/authorize", data={"email": "x@example.org", "password": "nope"},
-        environ_base={"REMOTE_ADDR": "198.51.100.9"}))
+    responses = _exhaust(
+        lambda: client.post(
+            "/oauth/authorize",
+            data={"email": "x@example.org", "password": "nope"},
+            environ_base={"REMOTE_ADDR": "198.51.100.9"},
+        )
+    )
     _assert_limited(responses)

@@ -105,8 +105,11 @@ def private_ok(app):
 
 
 def create(client, caller, url: str, events=("alert.created",), **fields):
-    return client.post("/v1/webhook-endpoints", headers=caller.headers,
-                       json={"url": url, "events": list(events), **fields})
+    return client.post(
+        "/v1/webhook-endpoints",
+        headers=caller.headers,
+        json={"url": url, "events": list(events), **fields},
+    )
 
 
 def endpoint_at(client, caller, receiver: Receiver, path: str, events=("alert.created",)):
@@ -125,10 +128,16 @@ def drain(clinic_id, settings, rounds: int = 5) -> None:
     """Deliver the clinic's due webhook messages as the worker does, until none are due."""
     for _ in range(rounds):
         with context.system_context("test drain"), uow.unit_of_work() as session:
-            due = session.scalars(sa.select(OutboxMessage.id).where(
-                OutboxMessage.clinic_id == clinic_id, OutboxMessage.channel == "webhook",
-                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow(),
-            ).order_by(OutboxMessage.created_at)).all()
+            due = session.scalars(
+                sa.select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.clinic_id == clinic_id,
+                    OutboxMessage.channel == "webhook",
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.next_attempt_at <= utcnow(),
+                )
+                .order_by(OutboxMessage.created_at)
+            ).all()
         if not due:
             return
         for message_id in due:
@@ -143,16 +152,20 @@ def deliveries(client, caller, endpoint_id) -> list[dict]:
 
 def update_endpoint(endpoint_id, **values) -> None:
     with context.system_context("test setup"), uow.unit_of_work() as session:
-        session.execute(sa.update(WebhookEndpoint).where(
-            WebhookEndpoint.id == uuid.UUID(endpoint_id)).values(**values))
+        session.execute(
+            sa.update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint_id))
+            .values(**values)
+        )
 
 
 # -- endpoints: secret, validation, ETag --------------------------------------------------------
 
 
 def test_the_secret_is_shown_once_in_the_standard_format(client, admin):
-    response = create(client, admin, f"https://{PUBLIC_IP}/hooks", ["alert.created"],
-                      description="EHR sync")
+    response = create(
+        client, admin, f"https://{PUBLIC_IP}/hooks", ["alert.created"], description="EHR sync"
+    )
     assert response.status_code == 201, response.json
     created = response.json
     assert created["secret"].startswith("whsec_")
@@ -165,22 +178,25 @@ def test_the_secret_is_shown_once_in_the_standard_format(client, admin):
     assert created["secret"] not in json.dumps(listed)
 
 
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1/hook",
-    "https://10.0.0.1/hook",
-    "https://169.254.169.254/latest/meta-data",
-    "https://localhost/hook",  # a name resolving to loopback
-    "https://[::1]/hook",
-    "https://[fd00::1]/hook",  # unique-local
-    "https://224.0.0.1/hook",  # multicast
-    "https://192.168.1.10/hook",
-    "https://100.64.0.1/hook",  # shared address space
-    "https://2130706433/hook",  # 127.0.0.1 in decimal, as resolvers accept it
-    "https://no-such-host.invalid/hook",  # does not resolve
-    f"http://{PUBLIC_IP}/hook",  # plain http
-    f"ftp://{PUBLIC_IP}/hook",
-    f"https://user:pw@{PUBLIC_IP}/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/hook",  # a name resolving to loopback
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",  # unique-local
+        "https://224.0.0.1/hook",  # multicast
+        "https://192.168.1.10/hook",
+        "https://100.64.0.1/hook",  # shared address space
+        "https://2130706433/hook",  # 127.0.0.1 in decimal, as resolvers accept it
+        "https://no-such-host.invalid/hook",  # does not resolve
+        f"http://{PUBLIC_IP}/hook",  # plain http
+        f"ftp://{PUBLIC_IP}/hook",
+        f"https://user:pw@{PUBLIC_IP}/hook",
+    ],
+)
 def test_private_loopback_and_non_https_targets_are_refused(client, admin, url):
     response = create(client, admin, url)
     assert response.status_code == 422, response.json
@@ -205,13 +221,17 @@ def test_unknown_event_types_are_refused(client, admin):
 def test_patch_checks_the_etag_and_the_url_again(client, admin):
     created = create(client, admin, f"https://{PUBLIC_IP}/h").json
     path = f"/v1/webhook-endpoints/{created['id']}"
-    stale = client.patch(path, headers={**admin.headers, "If-Match": '"99"'},
-                         json={"description": "x"})
+    stale = client.patch(
+        path, headers={**admin.headers, "If-Match": '"99"'}, json={"description": "x"}
+    )
     assert stale.status_code == 412
     private = client.patch(path, headers=admin.headers, json={"url": "https://10.0.0.1/h"})
     assert private.status_code == 422 and "url" in private.json["errors"]
-    ok = client.patch(path, headers={**admin.headers, "If-Match": '"1"'},
-                      json={"events": ["alert.resolved", "alert.created"]})
+    ok = client.patch(
+        path,
+        headers={**admin.headers, "If-Match": '"1"'},
+        json={"events": ["alert.resolved", "alert.created"]},
+    )
     assert ok.status_code == 200 and ok.headers["ETag"] == '"2"'
     assert ok.json["events"] == ["alert.created", "alert.resolved"]
     assert client.delete(path, headers={**admin.headers, "If-Match": '"1"'}).status_code == 412
@@ -244,8 +264,9 @@ def test_each_subscribed_endpoint_gets_one_signed_delivery(
     second = endpoint_at(client, admin, receiver, "/b", ["alert.created"])
     endpoint_at(client, admin, receiver, "/c", ["session.completed"])  # not subscribed
     off = endpoint_at(client, admin, receiver, "/d", ["alert.created"])
-    client.patch(f"/v1/webhook-endpoints/{off['id']}", headers=admin.headers,
-                 json={"enabled": False})
+    client.patch(
+        f"/v1/webhook-endpoints/{off['id']}", headers=admin.headers, json={"enabled": False}
+    )
     couple_id = str(uuid.uuid4())
     emit(clinic.id, "alert.created", {"alert_id": "a1", "couple_id": couple_id})
 
@@ -284,10 +305,13 @@ def test_a_tampered_body_or_a_stale_timestamp_fails_verification(
         hook.verify(tampered, got.headers)
     # A correctly signed message from 10 minutes ago: refused as a replay.
     old = int(time.time()) - 600
-    stale = {**got.headers, "webhook-timestamp": str(old),
-             "webhook-signature": webhooks.sign(receiver.secrets["/v"],
-                                                got.headers["webhook-id"], old,
-                                                got.body.decode())}
+    stale = {
+        **got.headers,
+        "webhook-timestamp": str(old),
+        "webhook-signature": webhooks.sign(
+            receiver.secrets["/v"], got.headers["webhook-id"], old, got.body.decode()
+        ),
+    }
     with pytest.raises(WebhookVerificationError, match="too old"):
         hook.verify(got.body, stale)
     # Another endpoint's secret does not verify it.
@@ -307,8 +331,10 @@ def test_a_410_disables_the_endpoint(client, admin, clinic, receiver, private_ok
     emit(clinic.id, "alert.created", {"alert_id": "a5"})
     drain(clinic.id, private_ok)
     assert len(receiver.at("/gone")) == 1  # nothing more is sent to it
-    retry = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{log['id']}/retry",
-                        headers=admin.headers)
+    retry = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{log['id']}/retry",
+        headers=admin.headers,
+    )
     assert retry.status_code == 409  # enable it first
 
 
@@ -327,8 +353,10 @@ def test_a_500_is_temporary_and_a_manual_retry_delivers(
     assert state["enabled"] is True and state["failing_since"] is not None
 
     del receiver.status["/flaky"]
-    retry = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{log['id']}/retry",
-                        headers=admin.headers)
+    retry = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{log['id']}/retry",
+        headers=admin.headers,
+    )
     assert retry.status_code == 200 and retry.json["status"] == "pending"
     drain(clinic.id, private_ok)
     [log] = deliveries(client, admin, endpoint["id"])
@@ -339,7 +367,8 @@ def test_a_500_is_temporary_and_a_manual_retry_delivers(
     assert state["failing_since"] is None
     missing = client.post(
         f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/{uuid.uuid4()}/retry",
-        headers=admin.headers)
+        headers=admin.headers,
+    )
     assert missing.status_code == 404
 
 
@@ -354,8 +383,9 @@ def test_three_days_of_failure_disable_the_endpoint(client, admin, clinic, recei
     state = client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers).json
     assert state["enabled"] is False and "3 days" in state["disabled_reason"]
     # Re-enabled by the clinic: a fresh start.
-    again = client.patch(f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers,
-                         json={"enabled": True}).json
+    again = client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers, json={"enabled": True}
+    ).json
     assert again["enabled"] is True and again["disabled_reason"] is None
     assert again["failing_since"] is None
 
@@ -406,8 +436,9 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(
 ):
     endpoint = endpoint_at(client, admin, receiver, "/rot")
     old_secret = receiver.secrets["/rot"]
-    rotated = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret",
-                          headers=admin.headers)
+    rotated = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=admin.headers
+    )
     assert rotated.status_code == 200
     new_secret = rotated.json["secret"]
     assert new_secret.startswith("whsec_") and new_secret != old_secret
@@ -436,8 +467,9 @@ def test_deliveries_of_a_deleted_endpoint_go_dead(client, admin, clinic, receive
     drain(clinic.id, private_ok)
     client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=admin.headers)
     with context.system_context("test check"), uow.unit_of_work() as session:
-        message = session.scalar(sa.select(OutboxMessage).where(
-            OutboxMessage.recipient == endpoint["id"]))
+        message = session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.recipient == endpoint["id"])
+        )
         message_id = message.id
         message.next_attempt_at = utcnow()
     outbox.deliver(message_id, clinic.id, {"webhook": webhooks.deliver}, private_ok)

@@ -14,17 +14,33 @@ from service.http.api import Blueprint
 from service.http.limits import limiter
 from service.http.pagination import paged
 
-blp = Blueprint("alerts", __name__, url_prefix="/v1/alerts",
-                description="Alerts raised from partners' feedback, with their evidence.")
-policy_blp = Blueprint("alert_policy", __name__, url_prefix="/v1/alert-policy",
-                       description="The clinic's alert thresholds, and a backtest of changes.")
+blp = Blueprint(
+    "alerts",
+    __name__,
+    url_prefix="/v1/alerts",
+    description="Alerts raised from partners' feedback, with their evidence.",
+)
+policy_blp = Blueprint(
+    "alert_policy",
+    __name__,
+    url_prefix="/v1/alert-policy",
+    description="The clinic's alert thresholds, and a backtest of changes.",
+)
 # Recording feedback evaluates alerts in the same transaction, so the routes that record it
 # (and the alliance views that show alerts) live here: the feedback package never imports
 # alerts. Reading the form stays in service/feedback/api.py.
-recording_blp = Blueprint("feedback_recording", __name__, url_prefix="/v1",
-                          description="Recording feedback: the partner's link or staff entry.")
-alliance_blp = Blueprint("alliance", __name__, url_prefix="/v1/couples",
-                         description="Each partner's alliance over time, the gap, the alerts.")
+recording_blp = Blueprint(
+    "feedback_recording",
+    __name__,
+    url_prefix="/v1",
+    description="Recording feedback: the partner's link or staff entry.",
+)
+alliance_blp = Blueprint(
+    "alliance",
+    __name__,
+    url_prefix="/v1/couples",
+    description="Each partner's alliance over time, the gap, the alerts.",
+)
 
 TOKEN_RULE = "<string(length=43):token>"  # noqa: S105 - a URL rule, not a secret
 

@@ -33,8 +33,15 @@ def key(couple_id: str, decision: Decision) -> str:
 def apply(current: AlertState | None, decision: Decision) -> tuple[AlertState, str]:
     """The alert after this decision, and what happened: created, escalated, updated, same."""
     if current is None:
-        return AlertState(decision.rule, decision.severity, decision.partner_id, 1,
-                          decision.session_id, decision.session_id, decision.evidence), "created"
+        return AlertState(
+            decision.rule,
+            decision.severity,
+            decision.partner_id,
+            1,
+            decision.session_id,
+            decision.session_id,
+            decision.evidence,
+        ), "created"
     new_session = decision.session_id != current.last_session_id
     severity = max(current.severity, decision.severity, key=SEVERITIES.index)
     changed = replace(

@@ -19,8 +19,12 @@ class AlertSchema(ma.Schema):
     occurrences = ma.fields.Integer(dump_only=True)
     first_session_id = ma.fields.UUID(dump_only=True)
     last_session_id = ma.fields.UUID(dump_only=True)
-    evidence = ma.fields.Dict(dump_only=True, metadata={
-        "description": "rule, rule_version, inputs (with session ids), thresholds, computed."})
+    evidence = ma.fields.Dict(
+        dump_only=True,
+        metadata={
+            "description": "rule, rule_version, inputs (with session ids), thresholds, computed."
+        },
+    )
     acknowledged_at = Timestamp(dump_only=True, allow_none=True)
     acknowledged_by = ma.fields.UUID(dump_only=True, allow_none=True)
     snoozed_until = Timestamp(dump_only=True, allow_none=True)

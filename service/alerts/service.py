@@ -79,13 +79,25 @@ def decide(window: feedback.History, policy: rules.Policy) -> list[rules.Decisio
     instrument = window.instruments.get(newest[0].instrument_id) if newest else None
     norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
     cutoff = instrument.cutoff_pct if instrument else None
-    now = rules.evaluate(partners, slots, policy, norms, cutoff,
-                         only=set(rules.RULES) - {MISSING})
-    earlier = rules.evaluate(
-        [dataclasses.replace(p, observations=tuple(
-            o for o in p.observations if o.session_id != slots[-1].session_id)) for p in partners],
-        slots[:-1], policy, only={MISSING},
-    ) if len(slots) > 1 else []
+    now = rules.evaluate(partners, slots, policy, norms, cutoff, only=set(rules.RULES) - {MISSING})
+    earlier = (
+        rules.evaluate(
+            [
+                dataclasses.replace(
+                    p,
+                    observations=tuple(
+                        o for o in p.observations if o.session_id != slots[-1].session_id
+                    ),
+                )
+                for p in partners
+            ],
+            slots[:-1],
+            policy,
+            only={MISSING},
+        )
+        if len(slots) > 1
+        else []
+    )
     return now + earlier
 
 
@@ -129,7 +141,8 @@ def preview(data: dict[str, Any]) -> dict[str, Any]:
             if not everything.responses.get(booked.id):
                 continue  # nobody answered: no submission, no evaluation
             window = dataclasses.replace(
-                everything, sessions=everything.sessions[max(0, index + 1 - WINDOW): index + 1])
+                everything, sessions=everything.sessions[max(0, index + 1 - WINDOW) : index + 1]
+            )
             for decision in decide(window, candidate):
                 alert_key = lifecycle.key(str(couple_id), decision)
                 state, _ = lifecycle.apply(final.get(alert_key, (None, None))[1], decision)
@@ -169,10 +182,13 @@ def list_alerts(page: PageRequest, **filters: Any) -> Page[Alert]:
 
 
 def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
-    return list(uow.session().scalars(
-        visible().where(Alert.couple_id == couple_id, Alert.status.in_(OPEN_STATUSES))
-        .order_by(Alert.created_at)
-    ))
+    return list(
+        uow.session().scalars(
+            visible()
+            .where(Alert.couple_id == couple_id, Alert.status.in_(OPEN_STATUSES))
+            .order_by(Alert.created_at)
+        )
+    )
 
 
 def get(alert_id: uuid.UUID, *, lock: bool = False, audit_read: bool = True) -> Alert:
@@ -196,8 +212,10 @@ def acknowledge(alert_id: uuid.UUID) -> Alert:
 def snooze(alert_id: uuid.UUID, until: datetime) -> Alert:
     alert = _open(alert_id)
     if not utcnow() < until <= utcnow() + MAX_SNOOZE:
-        raise Invalid("Snooze until a moment in the next 90 days.",
-                      errors={"until": ["Must be in the future, at most 90 days ahead."]})
+        raise Invalid(
+            "Snooze until a moment in the next 90 days.",
+            errors={"until": ["Must be in the future, at most 90 days ahead."]},
+        )
     alert.status, alert.snoozed_until = "snoozed", until
     return _changed(alert, "snooze", "alert.updated")
 
@@ -219,15 +237,24 @@ def _store(couple: Any, decision: rules.Decision) -> Alert:
     alert = session.scalar(sa.select(Alert).where(Alert.open_key == alert_key).with_for_update())
     state, change = lifecycle.apply(_state(alert) if alert else None, decision)
     if alert is None:
-        alert = Alert(couple_id=couple.id, therapist_id=couple.therapist_id, open_key=alert_key,
-                      partner_id=uuid.UUID(state.partner_id) if state.partner_id else None,
-                      rule=state.rule, first_session_id=uuid.UUID(state.first_session_id),
-                      last_session_id=uuid.UUID(state.last_session_id), severity=state.severity,
-                      evidence=state.evidence)
+        alert = Alert(
+            couple_id=couple.id,
+            therapist_id=couple.therapist_id,
+            open_key=alert_key,
+            partner_id=uuid.UUID(state.partner_id) if state.partner_id else None,
+            rule=state.rule,
+            first_session_id=uuid.UUID(state.first_session_id),
+            last_session_id=uuid.UUID(state.last_session_id),
+            severity=state.severity,
+            evidence=state.evidence,
+        )
         session.add(alert)
     else:
         alert.severity, alert.occurrences, alert.evidence = (
-            state.severity, state.occurrences, state.evidence)
+            state.severity,
+            state.occurrences,
+            state.evidence,
+        )
         alert.last_session_id = uuid.UUID(state.last_session_id)
         if change == "escalated":
             alert.status = "open"  # a worse signal needs attention again, even if snoozed
@@ -240,29 +267,38 @@ def _store(couple: Any, decision: rules.Decision) -> Alert:
 
 def _state(alert: Alert) -> lifecycle.AlertState:
     return lifecycle.AlertState(
-        alert.rule, alert.severity, str(alert.partner_id) if alert.partner_id else None,
-        alert.occurrences, str(alert.first_session_id), str(alert.last_session_id),
+        alert.rule,
+        alert.severity,
+        str(alert.partner_id) if alert.partner_id else None,
+        alert.occurrences,
+        str(alert.first_session_id),
+        str(alert.last_session_id),
         alert.evidence,
     )
 
 
-def _rule_inputs(window: feedback.History) -> tuple[list[rules.PartnerHistory],
-                                                    list[rules.SessionSlot]]:
+def _rule_inputs(
+    window: feedback.History,
+) -> tuple[list[rules.PartnerHistory], list[rules.SessionSlot]]:
     slots = [
         rules.SessionSlot(
-            session_id=str(booked.id), session_at=booked.starts_at,
+            session_id=str(booked.id),
+            session_at=booked.starts_at,
             answered=frozenset(str(r.partner_id) for r in window.responses.get(booked.id, [])),
             time_shares=booked.time_shares,
         )
         for booked in window.sessions
     ]
     partners = [
-        rules.PartnerHistory(str(partner.id), tuple(
-            _observation(response, window)
-            for booked in window.sessions
-            for response in window.responses.get(booked.id, [])
-            if response.partner_id == partner.id
-        ))
+        rules.PartnerHistory(
+            str(partner.id),
+            tuple(
+                _observation(response, window)
+                for booked in window.sessions
+                for response in window.responses.get(booked.id, [])
+                if response.partner_id == partner.id
+            ),
+        )
         for partner in window.couple.partners
     ]
     return partners, slots
@@ -271,10 +307,16 @@ def _rule_inputs(window: feedback.History) -> tuple[list[rules.PartnerHistory],
 def _observation(response: FeedbackResponse, window: feedback.History) -> rules.Observation:
     instrument = window.instruments[response.instrument_id]
     return rules.Observation(
-        session_id=str(response.session_id), session_at=response.session_at,
-        total=response.total, pct=response.pct, items=response.answers,
-        watch_ranges={item["key"]: (item["min"], item["max"])
-                      for item in instrument.items if item.get("watch")},
+        session_id=str(response.session_id),
+        session_at=response.session_at,
+        total=response.total,
+        pct=response.pct,
+        items=response.answers,
+        watch_ranges={
+            item["key"]: (item["min"], item["max"])
+            for item in instrument.items
+            if item.get("watch")
+        },
         safety_concern=response.safety_concern,
     )
 
@@ -296,8 +338,10 @@ def _policy_record(*, for_update: bool = False) -> AlertPolicy | None:
 def _open(alert_id: uuid.UUID) -> Alert:
     alert = get(alert_id, lock=True, audit_read=False)
     if alert.status == "resolved":
-        raise Conflict("This alert is resolved; a new signal raises a new alert.",
-                       errors={"status": ["Resolved."]})
+        raise Conflict(
+            "This alert is resolved; a new signal raises a new alert.",
+            errors={"status": ["Resolved."]},
+        )
     return alert
 
 
@@ -321,13 +365,24 @@ def _who() -> uuid.UUID | None:
 
 def _event(alert: Alert) -> dict[str, Any]:
     """Ids, rule and severity only: no names, scores or answers (DESIGN §9)."""
-    return {"alert_id": str(alert.id), "couple_id": str(alert.couple_id),
-            "partner_id": str(alert.partner_id) if alert.partner_id else None,
-            "rule": alert.rule, "severity": alert.severity, "status": alert.status}
+    return {
+        "alert_id": str(alert.id),
+        "couple_id": str(alert.couple_id),
+        "partner_id": str(alert.partner_id) if alert.partner_id else None,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "status": alert.status,
+    }
 
 
 def _preview_item(couple_id: str, state: lifecycle.AlertState) -> dict[str, Any]:
-    return {"couple_id": couple_id, "partner_id": state.partner_id, "rule": state.rule,
-            "severity": state.severity, "occurrences": state.occurrences,
-            "first_session_id": state.first_session_id, "last_session_id": state.last_session_id,
-            "evidence": state.evidence}
+    return {
+        "couple_id": couple_id,
+        "partner_id": state.partner_id,
+        "rule": state.rule,
+        "severity": state.severity,
+        "occurrences": state.occurrences,
+        "first_session_id": state.first_session_id,
+        "last_session_id": state.last_session_id,
+        "evidence": state.evidence,
+    }

@@ -63,8 +63,10 @@ def public(func: Callable) -> Callable:
 
 def bind_partner(clinic_id: uuid.UUID, partner_id: uuid.UUID) -> None:
     """A partner's link is their credential: act as that partner, in that clinic."""
-    context.bind(actor=Actor(kind="partner", subject=str(partner_id), clinic_id=clinic_id),
-                 clinic_id=clinic_id)
+    context.bind(
+        actor=Actor(kind="partner", subject=str(partner_id), clinic_id=clinic_id),
+        clinic_id=clinic_id,
+    )
 
 
 def authenticate() -> Actor:

@@ -461,8 +461,7 @@ def _fetch_jwks(uri: str) -> dict | None:
             return cached[1]
     try:  # a client-supplied URL: public HTTPS targets only (SSRF guard)
         check_url(uri, allow_private=False)
-        response = outbound_session(allow_private=False).get(uri, timeout=5,
-                                                             allow_redirects=False)
+        response = outbound_session(allow_private=False).get(uri, timeout=5, allow_redirects=False)
         response.raise_for_status()
         data = response.json()
     except (requests.RequestException, ValueError, RefusedPeer):

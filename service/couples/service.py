@@ -46,8 +46,9 @@ def _caseload_owner() -> uuid.UUID | None:
     return None
 
 
-def get(couple_id: uuid.UUID, *, audit_read: bool = True, lock: bool = False,
-        with_details: bool = True) -> Couple:
+def get(
+    couple_id: uuid.UUID, *, audit_read: bool = True, lock: bool = False, with_details: bool = True
+) -> Couple:
     """A couple in the caller's caseload (else 404). `with_details=False` loads only the
     partners, for use-cases that need no identifiers or therapist (fewer reads)."""
     loading = _LOAD_FULL if with_details else (selectinload(Couple.partners),)
@@ -200,11 +201,13 @@ def erase_partner(partner_id: uuid.UUID) -> Partner:
 
 def partners_of(couple_id: uuid.UUID) -> list[Partner]:
     """The couple's partners, in order, if the caller may see the couple (one read)."""
-    return list(uow.session().scalars(
-        sa.select(Partner)
-        .where(Partner.couple_id == couple_id, Partner.couple_id.in_(visible_ids()))
-        .order_by(Partner.position)
-    ))
+    return list(
+        uow.session().scalars(
+            sa.select(Partner)
+            .where(Partner.couple_id == couple_id, Partner.couple_id.in_(visible_ids()))
+            .order_by(Partner.position)
+        )
+    )
 
 
 def _audit_read(couples: list[Couple]) -> None:

@@ -87,15 +87,27 @@ def _shade_gaps(axes: Any, alliance: Any) -> None:
 def _mark_alerts(axes: Any, alliance: Any) -> None:
     """Ring the points where a partner's active alert was last raised."""
     alerts = getattr(alliance, "alerts", None) or []
-    points = {(str(partner.partner_id), str(point.session_id)): point
-              for partner in alliance.partners for point in partner.points}
-    marked = [points[key] for key in
-              ((str(a.partner_id), str(a.last_session_id)) for a in alerts if a.partner_id)
-              if key in points]
+    points = {
+        (str(partner.partner_id), str(point.session_id)): point
+        for partner in alliance.partners
+        for point in partner.points
+    }
+    marked = [
+        points[key]
+        for key in ((str(a.partner_id), str(a.last_session_id)) for a in alerts if a.partner_id)
+        if key in points
+    ]
     if marked:
-        axes.scatter([p.session_at for p in marked], [p.pct for p in marked], s=160,
-                     facecolors="none", edgecolors="#b91c1c", linewidths=2, zorder=5,
-                     label="Active alert")
+        axes.scatter(
+            [p.session_at for p in marked],
+            [p.pct for p in marked],
+            s=160,
+            facecolors="none",
+            edgecolors="#b91c1c",
+            linewidths=2,
+            zorder=5,
+            label="Active alert",
+        )
 
 
 def _accessible(svg: str, alliance: Any) -> str:
@@ -127,6 +139,9 @@ def _description(alliance: Any) -> str:
     parts.append(f"Cutoff: {alliance.cutoff_pct:g}%.")
     alerts = getattr(alliance, "alerts", None) or []
     if alerts:
-        parts.append("Active alerts: " + ", ".join(
-            f"{a.rule.replace('_', ' ')} ({a.severity})" for a in alerts) + ".")
+        parts.append(
+            "Active alerts: "
+            + ", ".join(f"{a.rule.replace('_', ' ')} ({a.severity})" for a in alerts)
+            + "."
+        )
     return " ".join(parts)

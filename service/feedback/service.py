@@ -99,7 +99,8 @@ def complete_session(
         if partner.feedback_channel != "none"
     ]
     notifications.enqueue_event(
-        "session.completed", {"session_id": str(booked.id), "couple_id": str(booked.couple_id)})
+        "session.completed", {"session_id": str(booked.id), "couple_id": str(booked.couple_id)}
+    )
     return Completed(booked, links)
 
 
@@ -256,13 +257,17 @@ class History:
     instruments: dict[uuid.UUID, Instrument]
 
 
-def history(couple_id: uuid.UUID, *, upto: datetime | None = None,
-            size: int | None = None) -> History:
+def history(
+    couple_id: uuid.UUID, *, upto: datetime | None = None, size: int | None = None
+) -> History:
     """The last `size` completed sessions up to `upto` (all when None), in four reads."""
     couple = couples.get(couple_id, audit_read=False, with_details=False)
     window = sessions.completed_window(couple.id, upto or utcnow(), size)
-    found = uow.session().scalars(sa.select(FeedbackResponse).where(
-        FeedbackResponse.session_id.in_([booked.id for booked in window])))
+    found = uow.session().scalars(
+        sa.select(FeedbackResponse).where(
+            FeedbackResponse.session_id.in_([booked.id for booked in window])
+        )
+    )
     by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
     for response in found:
         by_session.setdefault(response.session_id, []).append(response)
@@ -415,9 +420,14 @@ def _record(
     instruments.mark_answered(instrument)
     session.flush()
     audit.record("create", "feedback_response", response.id)
-    notifications.enqueue_event("feedback.submitted", {
-        "response_id": str(response.id), "session_id": str(booked.id),
-        "partner_id": str(partner_id)})
+    notifications.enqueue_event(
+        "feedback.submitted",
+        {
+            "response_id": str(response.id),
+            "session_id": str(booked.id),
+            "partner_id": str(partner_id),
+        },
+    )
     return response
 
 

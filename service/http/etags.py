@@ -30,7 +30,9 @@ def check(version: int) -> None:
     if header is None:
         return
     if not IF_MATCH.match(header.strip()):
-        raise Malformed("If-Match must be an entity tag such as \"3\".",
-                        errors={"If-Match": ["Not an entity tag."]})
+        raise Malformed(
+            'If-Match must be an entity tag such as "3".',
+            errors={"If-Match": ["Not an entity tag."]},
+        )
     if header.strip() != "*" and header.strip().removeprefix("W/") != etag(version):
         raise PreconditionFailed("The resource changed since you read it; fetch it again.")

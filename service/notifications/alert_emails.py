@@ -111,8 +111,9 @@ def plan_escalation(supervisors: list[Person], now: datetime) -> list[Delivery]:
     return _unique([Delivery(p, "supervisor", now) for p in supervisors if p.active])
 
 
-def digest_window(preference: str, last_until: datetime | None,
-                  now: datetime) -> tuple[datetime, datetime] | None:
+def digest_window(
+    preference: str, last_until: datetime | None, now: datetime
+) -> tuple[datetime, datetime] | None:
     """(since, until) of the digest due now for this preference, or None when not due.
     The next window starts where the last digest ended, so no alert falls between two."""
     period = DIGESTS.get(preference)
@@ -182,17 +183,30 @@ _templates = Environment(
 ROLE_WORDS = {"admin": "an admin", "supervisor": "a supervisor", "therapist": "a therapist"}
 
 
-def alert_email(*, rule: str, severity: str, url: str, clinic_name: str, reason: str,
-                couple_label: str | None) -> dict[str, str]:
-    values = {"rule": rule_words(rule), "severity": severity_words(severity), "url": url,
-              "clinic_name": clinic_name, "reason": reason, "couple_label": couple_label}
+def alert_email(
+    *, rule: str, severity: str, url: str, clinic_name: str, reason: str, couple_label: str | None
+) -> dict[str, str]:
+    values = {
+        "rule": rule_words(rule),
+        "severity": severity_words(severity),
+        "url": url,
+        "clinic_name": clinic_name,
+        "reason": reason,
+        "couple_label": couple_label,
+    }
     return _render("alert", f"{values['severity']} alert: {values['rule']}", values)
 
 
-def escalation_email(*, rule: str, url: str, clinic_name: str, hours: int,
-                     couple_label: str | None) -> dict[str, str]:
-    values = {"rule": rule_words(rule), "url": url, "clinic_name": clinic_name,
-              "hours": hours, "couple_label": couple_label}
+def escalation_email(
+    *, rule: str, url: str, clinic_name: str, hours: int, couple_label: str | None
+) -> dict[str, str]:
+    values = {
+        "rule": rule_words(rule),
+        "url": url,
+        "clinic_name": clinic_name,
+        "hours": hours,
+        "couple_label": couple_label,
+    }
     return _render("escalation", f"Unacknowledged critical alert: {values['rule']}", values)
 
 
@@ -204,22 +218,39 @@ class DigestItem:
     couple_label: str | None = None
 
 
-def digest_email(*, preference: str, items: list[DigestItem], clinic_name: str,
-                 preferences_url: str) -> dict[str, str]:
+def digest_email(
+    *, preference: str, items: list[DigestItem], clinic_name: str, preferences_url: str
+) -> dict[str, str]:
     period = "hourly" if preference == "hourly" else "daily"
-    alerts = [{"rule": rule_words(i.rule), "severity": severity_words(i.severity), "url": i.url,
-               "couple_label": i.couple_label} for i in items]
-    values = {"period": period, "alerts": alerts, "clinic_name": clinic_name,
-              "preferences_url": preferences_url}
+    alerts = [
+        {
+            "rule": rule_words(i.rule),
+            "severity": severity_words(i.severity),
+            "url": i.url,
+            "couple_label": i.couple_label,
+        }
+        for i in items
+    ]
+    values = {
+        "period": period,
+        "alerts": alerts,
+        "clinic_name": clinic_name,
+        "preferences_url": preferences_url,
+    }
     count = f"{len(alerts)} alert" + ("s" if len(alerts) != 1 else "")
     return _render("digest", f"Your {period} alert digest: {count}", values)
 
 
-def staff_invitation_email(*, display_name: str, role: str, clinic_name: str, url: str,
-                           expires_at: datetime) -> dict[str, str]:
-    values = {"display_name": display_name, "role": ROLE_WORDS.get(role, role),
-              "clinic_name": clinic_name, "url": url,
-              "expires": expires_at.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC")}
+def staff_invitation_email(
+    *, display_name: str, role: str, clinic_name: str, url: str, expires_at: datetime
+) -> dict[str, str]:
+    values = {
+        "display_name": display_name,
+        "role": ROLE_WORDS.get(role, role),
+        "clinic_name": clinic_name,
+        "url": url,
+        "expires": expires_at.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC"),
+    }
     return _render("staff_invitation", f"{clinic_name}: your Alliance invitation", values)
 
 

@@ -60,8 +60,10 @@ class Endpoints(MethodView):
     @blp.response(201, schemas.WebhookEndpointWithSecretSchema)
     def post(self, data):
         endpoint = service.create_endpoint(data, allow_private=_allow_private())
-        return endpoint, {"Location": f"/v1/webhook-endpoints/{endpoint.id}",
-                          **etags.headers_for(endpoint.version)}
+        return endpoint, {
+            "Location": f"/v1/webhook-endpoints/{endpoint.id}",
+            **etags.headers_for(endpoint.version),
+        }
 
 
 @blp.route("/<uuid:endpoint_id>")

@@ -86,9 +86,12 @@ def _smtp(message: OutboxMessage, mime: EmailMessage, settings: Settings) -> Out
 
 def _connect(settings: Settings) -> smtplib.SMTP:
     if settings.smtp_ssl:
-        return smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
-                                timeout=settings.smtp_timeout,
-                                context=ssl.create_default_context())
+        return smtplib.SMTP_SSL(
+            settings.smtp_host,
+            settings.smtp_port,
+            timeout=settings.smtp_timeout,
+            context=ssl.create_default_context(),
+        )
     return smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
 
 

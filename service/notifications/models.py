@@ -17,8 +17,11 @@ class OutboxMessage(ClinicOwned, Base):
     __table_args__ = ClinicOwned.tenant_table_args(
         sa.Index(None, "clinic_id", "status", "next_attempt_at"),
         # The worker claims across clinics: pending rows by due time (a partial index).
-        sa.Index("ix_outbox_messages_due", "next_attempt_at",
-                 postgresql_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_outbox_messages_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
         sa.CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
         sa.CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
     )

@@ -32,7 +32,8 @@ class WebhookEndpointSchema(ma.Schema):
     disabled_reason = ma.fields.String(dump_only=True, allow_none=True)
     failing_since = Timestamp(dump_only=True, allow_none=True)
     previous_secret_until = Timestamp(
-        dump_only=True, allow_none=True,
+        dump_only=True,
+        allow_none=True,
         metadata={"description": "Until then the previous secret also signs (rotation)."},
     )
     created_at = Timestamp(dump_only=True)
@@ -107,7 +108,8 @@ class EventQuerySchema(ma.Schema):
 class EventPageSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
     next_cursor = ma.fields.String(
-        required=True, allow_none=True,
+        required=True,
+        allow_none=True,
         metadata={"description": "Pass as `after` next time; null only before any event."},
     )
     has_more = ma.fields.Boolean(

@@ -38,15 +38,18 @@ def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
     event = Event(id=new_id(), topic=topic, payload=payload)
     session.add(event)
     message = OutboxMessage(
-        channel="webhook", topic=topic, recipient="*",
+        channel="webhook",
+        topic=topic,
+        recipient="*",
         payload={**payload, "event_id": str(event.id), "type": topic},
     )
     session.add(message)
     return message
 
 
-def list_outbox(page: PageRequest, *, status: str | None = None,
-                channel: str | None = None) -> Page[OutboxMessage]:
+def list_outbox(
+    page: PageRequest, *, status: str | None = None, channel: str | None = None
+) -> Page[OutboxMessage]:
     """The clinic's outbox, for operators: find dead messages, see their last error."""
     stmt = sa.select(OutboxMessage)
     if status:
@@ -166,17 +169,21 @@ def retry_delivery(endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> OutboxMess
     """Manual retry: due now (a dead delivery is re-driven, a pending one hurried)."""
     endpoint = get_endpoint(endpoint_id)
     message = uow.session().scalar(
-        sa.select(OutboxMessage).where(
+        sa.select(OutboxMessage)
+        .where(
             OutboxMessage.id == delivery_id,
             OutboxMessage.channel == "webhook",
             OutboxMessage.recipient == str(endpoint.id),
-        ).with_for_update()
+        )
+        .with_for_update()
     )
     if message is None:
         raise NotFound("Delivery not found.")
     if not endpoint.enabled:
-        raise Conflict("The endpoint is disabled; enable it before retrying.",
-                       errors={"enabled": ["Disabled."]})
+        raise Conflict(
+            "The endpoint is disabled; enable it before retrying.",
+            errors={"enabled": ["Disabled."]},
+        )
     if message.lease_until is not None and message.lease_until > utcnow():
         raise Conflict("A worker is delivering this message right now.")
     message.status, message.next_attempt_at, message.lease_until = "pending", utcnow(), None
@@ -239,20 +246,41 @@ def settings() -> Settings:
 
 def enqueue_staff_invitation(member: StaffMember, *, clinic_name: str, url: str) -> OutboxMessage:
     """The set-password link, by email, in the transaction that issued it."""
-    return enqueue_composed(member.clinic_id, "staff.invitation", member.email,
-                  alert_emails.staff_invitation_email(
-                      display_name=member.display_name, role=member.role,
-                      clinic_name=clinic_name, url=url, expires_at=member.invite_expires_at,
-                  ), {"staff_id": str(member.id)}, utcnow())
+    return enqueue_composed(
+        member.clinic_id,
+        "staff.invitation",
+        member.email,
+        alert_emails.staff_invitation_email(
+            display_name=member.display_name,
+            role=member.role,
+            clinic_name=clinic_name,
+            url=url,
+            expires_at=member.invite_expires_at,
+        ),
+        {"staff_id": str(member.id)},
+        utcnow(),
+    )
 
 
-def enqueue_composed(clinic_id: uuid.UUID, topic: str, to: str, composed: dict[str, str],
-           payload: dict[str, Any], not_before: datetime) -> OutboxMessage:
+def enqueue_composed(
+    clinic_id: uuid.UUID,
+    topic: str,
+    to: str,
+    composed: dict[str, str],
+    payload: dict[str, Any],
+    not_before: datetime,
+) -> OutboxMessage:
     """An email composed by the caller (subject, text, html), held until `not_before`."""
     message = OutboxMessage(
-        clinic_id=clinic_id, channel="email", topic=topic, recipient=to,
-        subject=composed["subject"], body_text=composed["text"], body_html=composed["html"],
-        payload=payload, next_attempt_at=not_before,
+        clinic_id=clinic_id,
+        channel="email",
+        topic=topic,
+        recipient=to,
+        subject=composed["subject"],
+        body_text=composed["text"],
+        body_html=composed["html"],
+        payload=payload,
+        next_attempt_at=not_before,
     )
     uow.session().add(message)
     return message

@@ -181,8 +181,9 @@ def send(message: OutboxMessage, *, allow_private: bool) -> Outcome:
         return _failed(endpoint, now, "timeout", latency_ms=message.latency_ms)
     except requests.RequestException as exc:
         message.latency_ms = _elapsed(started)
-        return _failed(endpoint, now, f"connection failed: {type(exc).__name__}",
-                       latency_ms=message.latency_ms)
+        return _failed(
+            endpoint, now, f"connection failed: {type(exc).__name__}", latency_ms=message.latency_ms
+        )
     message.response_status = status
     message.latency_ms = latency = _elapsed(started)
     if 200 <= status < 300:
@@ -190,8 +191,9 @@ def send(message: OutboxMessage, *, allow_private: bool) -> Outcome:
         return Outcome(ok=True, response_status=status, latency_ms=latency)
     if status == 410:
         _disable(endpoint, "The receiver answered 410 Gone.")
-        return Outcome(ok=False, permanent=True, error="HTTP 410", response_status=status,
-                       latency_ms=latency)
+        return Outcome(
+            ok=False, permanent=True, error="HTTP 410", response_status=status, latency_ms=latency
+        )
     return _failed(endpoint, now, f"HTTP {status}", response_status=status, latency_ms=latency)
 
 
@@ -208,8 +210,13 @@ def _failed(
         endpoint.failing_since = now
     elif now - endpoint.failing_since >= DISABLE_AFTER:
         _disable(endpoint, "Deliveries failed continuously for 3 days.")
-        return Outcome(ok=False, permanent=True, error=error, response_status=response_status,
-                       latency_ms=latency_ms)
+        return Outcome(
+            ok=False,
+            permanent=True,
+            error=error,
+            response_status=response_status,
+            latency_ms=latency_ms,
+        )
     return Outcome(ok=False, error=error, response_status=response_status, latency_ms=latency_ms)
 
 

@@ -13,8 +13,7 @@ class StaffMember(ClinicOwned, Versioned, Base):
     __table_args__ = ClinicOwned.tenant_table_args(
         sa.UniqueConstraint("clinic_id", "email"),
         sa.CheckConstraint("role IN ('admin', 'supervisor', 'therapist')", name="role"),
-        sa.CheckConstraint("alert_emails IN ('immediate', 'hourly', 'daily')",
-                           name="alert_emails"),
+        sa.CheckConstraint("alert_emails IN ('immediate', 'hourly', 'daily')", name="alert_emails"),
     )
 
     email: Mapped[str] = mapped_column(sa.String(254))
@@ -36,8 +35,9 @@ class StaffMember(ClinicOwned, Versioned, Base):
     accepting_new: Mapped[bool] = mapped_column(default=False)
     listed_publicly: Mapped[bool] = mapped_column(default=False)
     # How alert emails reach this person: each at once, or an hourly or daily digest.
-    alert_emails: Mapped[str] = mapped_column(sa.String(16), default="immediate",
-                                              server_default="immediate")
+    alert_emails: Mapped[str] = mapped_column(
+        sa.String(16), default="immediate", server_default="immediate"
+    )
 
     @property
     def invite_pending(self) -> bool:

@@ -83,9 +83,11 @@ class _Profile(ma.Schema):
     )
     alert_emails = ma.fields.String(
         validate=ma.validate.OneOf(("immediate", "hourly", "daily")),
-        metadata={"description": "How alert emails reach this person: each one at once "
-                  "(after the clinic's quiet hours), or an hourly or daily digest. Safety "
-                  "concerns always arrive at once."},
+        metadata={
+            "description": "How alert emails reach this person: each one at once "
+            "(after the clinic's quiet hours), or an hourly or daily digest. Safety "
+            "concerns always arrive at once."
+        },
     )
 
 

@@ -140,14 +140,18 @@ def mark_no_show(session_id: uuid.UUID) -> TherapySession:
     return _close(session_id, "no_show", None)
 
 
-def completed_window(couple_id: uuid.UUID, upto: datetime,
-                     size: int | None) -> list[TherapySession]:
+def completed_window(
+    couple_id: uuid.UUID, upto: datetime, size: int | None
+) -> list[TherapySession]:
     """The couple's completed sessions up to `upto`, oldest first: the last `size` of them
     (all when `size` is None). A bounded read, so its cost does not grow with history."""
     stmt = (
         visible()
-        .where(TherapySession.couple_id == couple_id, TherapySession.status == "completed",
-               TherapySession.starts_at <= upto)
+        .where(
+            TherapySession.couple_id == couple_id,
+            TherapySession.status == "completed",
+            TherapySession.starts_at <= upto,
+        )
         .order_by(TherapySession.starts_at.desc(), TherapySession.id.desc())
     )
     if size is not None:

@@ -20,11 +20,15 @@ def build(settings: Settings) -> Worker:
         settings,
         {"email": email.send, "webhook": webhooks.deliver},
         [
-            jobs.Job("expire_feedback_requests", timedelta(minutes=5),
-                     jobs.expire_feedback_requests),
+            jobs.Job(
+                "expire_feedback_requests", timedelta(minutes=5), jobs.expire_feedback_requests
+            ),
             jobs.Job("purge_idempotency_keys", timedelta(hours=1), jobs.purge_idempotency_keys),
-            jobs.Job("escalate_unacknowledged", timedelta(minutes=5),
-                     alert_emails.escalate_unacknowledged),
+            jobs.Job(
+                "escalate_unacknowledged",
+                timedelta(minutes=5),
+                alert_emails.escalate_unacknowledged,
+            ),
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
         ],
         batch=settings.worker_batch,

@@ -35,19 +35,26 @@ class Job:
 def expire_feedback_requests(now: datetime) -> int:
     """Links past their expiry are marked expired; then, per clinic, the sessions they were
     for are judged for `missing_feedback` (a silence is final once the link is gone)."""
-    expired = uow.session().execute(
-        sa.update(FeedbackRequest)
-        .where(FeedbackRequest.status == "open", FeedbackRequest.expires_at <= now)
-        .values(status="expired")
-        .returning(FeedbackRequest.clinic_id, FeedbackRequest.session_id)
-    ).all()
+    expired = (
+        uow.session()
+        .execute(
+            sa.update(FeedbackRequest)
+            .where(FeedbackRequest.status == "open", FeedbackRequest.expires_at <= now)
+            .values(status="expired")
+            .returning(FeedbackRequest.clinic_id, FeedbackRequest.session_id)
+        )
+        .all()
+    )
     sessions_by_clinic: dict[object, set[object]] = {}
     for clinic_id, session_id in expired:
         sessions_by_clinic.setdefault(clinic_id, set()).add(session_id)
     for clinic_id, session_ids in sessions_by_clinic.items():
         with context.tenant_context(clinic_id), uow.unit_of_work() as session:
-            for booked in session.scalars(sa.select(TherapySession).where(
-                    TherapySession.id.in_(session_ids)).order_by(TherapySession.starts_at)):
+            for booked in session.scalars(
+                sa.select(TherapySession)
+                .where(TherapySession.id.in_(session_ids))
+                .order_by(TherapySession.starts_at)
+            ):
                 alerts.evaluate_expired_links(booked.couple_id, booked.starts_at)
     return len(expired)
 

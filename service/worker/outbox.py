@@ -47,8 +47,9 @@ def claim(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
         return [(message.id, message.clinic_id) for message in due]
 
 
-def deliver(message_id: uuid.UUID, clinic_id: uuid.UUID, senders: dict[str, Sender],
-            settings: Settings) -> str:
+def deliver(
+    message_id: uuid.UUID, clinic_id: uuid.UUID, senders: dict[str, Sender], settings: Settings
+) -> str:
     """Deliver one leased message; returns its new status (or 'skipped' if no longer ours)."""
     with context.tenant_context(clinic_id), uow.unit_of_work() as session:
         message = session.get(OutboxMessage, message_id, with_for_update=True)

@@ -15,9 +15,16 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, settings: Settings, senders: dict[str, outbox.Sender],
-                 job_list: list[jobs.Job], *, batch: int = 20,
-                 lease: timedelta = timedelta(minutes=2), idle_sleep: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        senders: dict[str, outbox.Sender],
+        job_list: list[jobs.Job],
+        *,
+        batch: int = 20,
+        lease: timedelta = timedelta(minutes=2),
+        idle_sleep: float = 1.0,
+    ) -> None:
         self.settings, self.senders, self.jobs = settings, senders, job_list
         self.batch, self.lease, self.idle_sleep = batch, lease, idle_sleep
         self.stopping = threading.Event()
