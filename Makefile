@@ -79,6 +79,7 @@ test-sqlite: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 # Debian's Chromium for the Playwright tests (never `playwright install`). Instant when present.

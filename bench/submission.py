@@ -21,10 +21,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from service import create_app
-from service.audit import service as audit
-from service.auth.resource import require
 from service.core.context import Actor
-from service.http.api import transactional
+from service.db import audit
+from service.http.extensions import require, transactional
 from service.instruments.catalog import SAC8
 from service.settings import Settings
 from tests import database

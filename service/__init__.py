@@ -12,7 +12,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.alerts import api as alerts_api
     from service.audit import api as audit_api
     from service.auth import api as auth_api
-    from service.auth.resource import SECURITY_SCHEME
+    from service.auth.resource import BearerAuthenticator
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
     from service.clinics import service as clinics_service
@@ -21,12 +21,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.db.session import Database
     from service.feedback import api as feedback_api
     from service.http import pipeline
-    from service.http.api import Api
+    from service.http.extensions import SECURITY_SCHEME, Api, install_authenticator
     from service.http.fields import UUIDConverter
     from service.http.limits import limiter
     from service.instruments import api as instruments_api
     from service.notifications import api as notifications_api
-    from service.notifications import service as notifications
     from service.ops import api as ops_api
     from service.ops import logging as json_logging
     from service.staff import api as staff_api
@@ -59,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
-    notifications.configure(settings)  # links in emails composed by use-cases
+    install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)
 
@@ -87,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Explicit and ordered: the API's resources, then the plain Flask pages.
     resources = (
         clinics_api.blp,
-        staff_api.platform_blp,
+        clinics_api.platform_blp,
         staff_api.blp,
         staff_api.directory_blp,
         clients_api.blp,
@@ -97,10 +96,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         sessions_api.blp,
         instruments_api.blp,
         feedback_api.blp,
-        feedback_api.forms_blp,
-        feedback_api.partner_data_blp,
-        alerts_api.recording_blp,
-        alerts_api.alliance_blp,
         alerts_api.blp,
         alerts_api.policy_blp,
         notifications_api.blp,

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator
 
 import click
@@ -36,11 +37,11 @@ def seed_demo() -> None:
 @with_appcontext
 def create_platform_client(name: str) -> None:
     """A confidential operator client (scope `platform`); prints its id and secret once."""
-    from service.auth import service as auth_service
+    from service.clients import service as clients
 
     reason = "cli: create platform client"
     with _cli_errors(), context.system_context(reason), uow.unit_of_work():
-        client_id, secret = auth_service.create_platform_client(name)
+        client_id, secret = clients.create_platform_client(name)
     click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
 
 
@@ -51,13 +52,13 @@ def create_platform_client(name: str) -> None:
 @with_appcontext
 def create_client(name: str, public: bool, redirect_uris: tuple[str, ...]) -> None:
     """A first-party frontend client (authorization code + PKCE), not bound to a clinic."""
-    from service.auth import service as auth_service
+    from service.clients import service as clients
 
     if not public:
         raise click.UsageError("Only public first-party clients can be created here: --public.")
     reason = "cli: create frontend client"
     with _cli_errors(), context.system_context(reason), uow.unit_of_work():
-        client_id = auth_service.create_frontend_client(name, list(redirect_uris))
+        client_id = clients.create_frontend_client(name, list(redirect_uris))
     click.echo(json.dumps({"client_id": client_id}))
 
 
@@ -65,9 +66,9 @@ def create_client(name: str, public: bool, redirect_uris: tuple[str, ...]) -> No
 @with_appcontext
 def rotate_keys() -> None:
     """A new signing key; the previous one stays published until its tokens expire."""
-    from service.auth import service as auth_service
+    from service.auth import keys
 
-    click.echo(json.dumps(auth_service.rotate_signing_keys()))
+    click.echo(json.dumps(keys.rotate()))
 
 
 @click.command("outbox-redrive")
@@ -83,9 +84,17 @@ def outbox_redrive(slug: str, message_id) -> None:
         clinic = clinics.by_slug(slug)
     if clinic is None:
         raise click.ClickException(f"No clinic with slug {slug!r}.")
-    with context.tenant_context(clinic.id), uow.unit_of_work():
+    with as_clinic(clinic.id):
         count = notifications.redrive(message_id)
     click.echo(json.dumps({"clinic": slug, "requeued": count}))
+
+
+@contextlib.contextmanager
+def as_clinic(clinic_id: uuid.UUID, actor: context.Actor | None = None) -> Iterator[None]:
+    """Operator work inside one clinic (row-level security applies), in one transaction.
+    The only place outside request auth and the worker that sets a tenant."""
+    with context.tenant_context(clinic_id, actor), uow.unit_of_work():
+        yield
 
 
 @contextlib.contextmanager

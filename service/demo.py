@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.alerts import service as alerts
-from service.audit import service as audit
-from service.auth import service as auth
-from service.auth.models import OAuthClient
+from service.alerts import evaluation
+from service.cli import as_clinic
+from service.clients import service as clients
+from service.clients.models import OAuthClient
 from service.clinics.models import Clinic
 from service.core import context
 from service.core.clock import utcnow
@@ -25,8 +25,8 @@ from service.core.errors import Conflict
 from service.core.paging import PageRequest
 from service.core.passwords import hash_secret, verify_secret
 from service.couples import service as couples
-from service.db import uow
-from service.feedback import service as feedback
+from service.db import audit, uow
+from service.feedback import links
 from service.instruments.catalog import SAC8
 from service.settings import Settings
 from service.staff.models import StaffMember
@@ -109,7 +109,7 @@ def seed(settings: Settings) -> dict[str, Any]:
         clinic_id=clinic.id,
         roles=frozenset({"admin"}),
     )
-    with context.tenant_context(clinic.id, admin), uow.unit_of_work():
+    with as_clinic(clinic.id, admin):
         couples_made = _practice(staff_ids)
         partner_link = _open_partner_link(settings.base_url)
     return {
@@ -236,7 +236,7 @@ def _practice(staff_ids: dict[str, Any]) -> list[dict[str, Any]]:
             sessions.complete(booked.id, {one: 50 + (week % 3) * 5, two: 50 - (week % 3) * 5})
             for partner_id, scores in zip((one, two), demo.history, strict=True):
                 if scores[week] is not None:
-                    alerts.record_staff_entry(
+                    evaluation.record_staff_entry(
                         booked.id,
                         {
                             "partner_id": partner_id,
@@ -265,9 +265,9 @@ def _open_partner_link(base_url: str) -> str | None:
         start=utcnow() - timedelta(days=1),
     ).items
     for booked in recent:
-        links = feedback.reissue_in_clinic_links(booked.id, base_url)
-        if links:
-            return links[0].url
+        reissued = links.reissue_in_clinic_links(booked.id, base_url)
+        if reissued:
+            return reissued[0].url
     for hours_ago in range(1, 24):
         try:
             booked = sessions.schedule(
@@ -281,7 +281,7 @@ def _open_partner_link(base_url: str) -> str | None:
             )
         except Conflict:
             continue
-        completed = feedback.complete_session(booked.id, None, base_url)
+        completed = links.complete_session(booked.id, None, base_url)
         return completed.feedback_links[0].url
     return None
 
@@ -330,7 +330,7 @@ def _staff(session: Session, clinic: Clinic, demo: DemoStaff) -> dict[str, str]:
 
 def _docs_client(settings: Settings) -> OAuthClient:
     """The public first-party client Swagger UI (/docs) signs in with (authorization code+PKCE)."""
-    return auth.ensure_frontend_client(
+    return clients.ensure_frontend_client(
         settings.docs_client_id,
         "API documentation (Swagger UI)",
         [f"{settings.base_url}/docs/oauth2-redirect.html"],

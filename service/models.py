@@ -1,10 +1,11 @@
 """Every model module, imported in one place so metadata is complete (alembic, tests)."""
 
 from service.alerts import models as alert_models
-from service.audit import models as audit_models
 from service.auth import models as auth_models
+from service.clients import models as client_models
 from service.clinics import models as clinic_models
 from service.couples import models as couple_models
+from service.db import audit as audit_models
 from service.db import idempotency
 from service.db.base import Base
 from service.feedback import models as feedback_models
@@ -17,6 +18,7 @@ MODEL_MODULES = (
     clinic_models,
     staff_models,
     audit_models,
+    client_models,
     auth_models,
     idempotency,
     couple_models,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from service.auth import tokens
-from service.auth.models import OAuthClient
+from service.clients.models import OAuthClient
 from service.clinics.models import Clinic
 from service.core import context
 from service.core.ids import new_secret
@@ -172,3 +172,21 @@ def platform(app, settings) -> ClientHandle:
     return make_client(
         settings.token_issuer, clinic_id=None, scopes=(PLATFORM_SCOPE,), kind="platform"
     )
+
+
+def register_integrator(
+    clinic_id: uuid.UUID, name: str, scopes: list[str], jwks: dict | None = None
+) -> tuple[str, str | None]:
+    """An integrator client registered as a clinic admin would (`/v1/clients`): (id, secret)."""
+    from service.clients import service as clients
+
+    with context.tenant_context(clinic_id), uow.unit_of_work():
+        registered = clients.register(
+            {
+                "name": name,
+                "scopes": scopes,
+                "token_endpoint_auth_method": "private_key_jwt" if jwks else "client_secret_basic",
+                "jwks": jwks,
+            }
+        )
+        return registered.resource.client_id, registered.client_secret

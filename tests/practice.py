@@ -84,7 +84,7 @@ def seed_history(
 ) -> None:
     """Weekly completed sessions `start`..`upto`-1 in which the first partner answers `value`
     to every SAC-8 item, recorded through the same use-case as the API (one transaction)."""
-    from service.alerts import service as alerts
+    from service.alerts import evaluation
     from service.instruments.catalog import SAC8
     from service.therapy_sessions import service as sessions
 
@@ -101,7 +101,7 @@ def seed_history(
                 }
             )
             sessions.complete(booked.id, None)
-            alerts.record_staff_entry(
+            evaluation.record_staff_entry(
                 booked.id,
                 {"partner_id": first_partner, "answers": answers, "source": "staff_entry"},
             )

@@ -344,7 +344,7 @@ def test_preview_of_the_current_policy_matches_what_was_stored(client, clinic):
 
 @pytest.mark.postgres_only
 def test_submission_cost_is_flat_in_history_length(client, clinic):
-    from service.alerts import service as alerts
+    from service.alerts import evaluation
     from service.core.context import Actor
     from tests.practice import seed_history
 
@@ -373,7 +373,7 @@ def test_submission_cost_is_flat_in_history_length(client, clinic):
         assert sent.status_code == 201
         counts[target] = len(statements)
     assert counts[5] == counts[200], counts
-    assert alerts.WINDOW < 200
+    assert evaluation.WINDOW < 200
 
 
 def test_reading_alerts_is_audited(couple):

@@ -3,6 +3,9 @@ dependency rules kept."""
 
 from __future__ import annotations
 
+import ast
+import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +36,52 @@ def test_import_linter_contracts_hold():
         [str(BIN / "lint-imports")], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+# DESIGN §2 rule 3: every URL resource is served by exactly one api.py, in its owner.
+OWNERS = {
+    "/v1/clinic": "service.clinics",
+    "/v1/clinics": "service.clinics",
+    "/v1/staff": "service.staff",
+    "/v1/public": "service.staff",
+    "/v1/clients": "service.clients",
+    "/v1/audit-events": "service.audit",
+    "/v1/couples": "service.couples",
+    "/v1/partners": "service.couples",
+    "/v1/sessions": "service.therapy_sessions",
+    "/v1/instruments": "service.instruments",
+    "/v1/feedback-forms": "service.feedback",
+    "/v1/alerts": "service.alerts",
+    "/v1/alert-policy": "service.alerts",
+    "/v1/webhook-endpoints": "service.notifications",
+    "/v1/events": "service.notifications",
+    "/v1/outbox": "service.notifications",
+}
+
+
+def _resource(path: str) -> str:
+    return "/".join(path.split("/")[:3])
+
+
+def test_every_url_resource_is_served_by_one_api_module_in_its_owner(app):
+    documented = json.loads((ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
+    served: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+        if blueprint is not None and rule.rule.startswith("/v1/"):
+            served.setdefault(_resource(rule.rule), set()).add(blueprint.import_name)
+    for prefix in sorted({_resource(path) for path in documented["paths"]}):
+        assert served.get(prefix) == {OWNERS[prefix] + ".api"}, (prefix, served.get(prefix))
+
+
+def test_no_module_is_over_400_lines_and_functions_stay_short():
+    lengths = []
+    for path in sorted((ROOT / "service").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 400, f"{path.relative_to(ROOT)}: split it by concern"
+        lengths += [
+            node.end_lineno - node.lineno + 1
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
+    assert statistics.median(lengths) <= 8, statistics.median(lengths)

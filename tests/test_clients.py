@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from joserfc.jwk import ECKey
 
 from service.auth import tokens
-from service.auth.models import OAuthClient
+from service.clients.models import OAuthClient
 from service.core import context
 from service.core.ids import new_secret
 from service.core.passwords import verify_secret

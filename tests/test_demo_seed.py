@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from service import demo
-from service.auth.models import OAuthClient
 from service.cli import seed_demo
+from service.clients.models import OAuthClient
 from service.clinics.models import Clinic
 from service.core import context
 from service.core.passwords import verify_secret

@@ -18,14 +18,15 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from service.alerts import emails as alert_mail
+from service.alerts import recipients as alert_emails
 from service.alerts.models import Alert
 from service.core import context
 from service.core.clock import utcnow
 from service.core.ids import new_id
 from service.db import uow
 from service.instruments.catalog import SAC8
-from service.notifications import alert_emails
 from service.notifications import email as mail
+from service.notifications.compose import compose
 from service.notifications.models import OutboxMessage
 from service.staff.models import StaffMember
 from tests.conftest import free_port
@@ -91,18 +92,16 @@ def smtp(smtp_server, settings):
     )
 
 
-def a_message(**fields) -> OutboxMessage:
-    values = {
-        "id": new_id(),
-        "channel": "email",
-        "topic": "test",
-        "recipient": "to@x.example",
-        "subject": "Hello",
-        "body_text": "Plain words.",
-        "body_html": "<p>HTML words.</p>",
-        "payload": {},
-    }
-    return OutboxMessage(**(values | fields))
+def a_message(subject: str = "Hello", text: str = "Plain words.", **meta) -> OutboxMessage:
+    """An already composed email (the `prerendered` template sends its values as they are)."""
+    words = {"subject": subject, "text": text, "html": "<p>HTML words.</p>"}
+    return OutboxMessage(
+        id=new_id(),
+        channel="email",
+        topic="test",
+        recipient="to@x.example",
+        payload={**meta, "template": "prerendered", "values": words},
+    )
 
 
 # -- the channel -----------------------------------------------------------------------------
@@ -132,16 +131,15 @@ def test_an_outbox_message_arrives_as_one_mime_message_with_both_parts(smtp):
 
 def test_digests_carry_list_unsubscribe(smtp):
     recorder, settings = smtp
-    mail.send(
-        a_message(payload={"digest": True, "list_unsubscribe": "https://a.example/prefs"}), settings
-    )
+    settings = dataclasses.replace(settings, email_preferences_url="https://a.example/prefs")
+    mail.send(a_message(digest=True), settings)
     assert recorder.messages()[0]["List-Unsubscribe"] == "<https://a.example/prefs>"
 
 
 def test_a_4xx_reply_is_temporary(smtp):
     recorder, settings = smtp
     recorder.reply = "451 4.3.0 Try again later"
-    outcome = mail.send(a_message(body_text="secret words"), settings)
+    outcome = mail.send(a_message(text="secret words"), settings)
     assert not outcome.ok and not outcome.permanent
     assert "451" in outcome.error and "secret" not in outcome.error
     assert recorder.received == []
@@ -264,6 +262,9 @@ def assert_clean(body: str, care: Care, *extra: str) -> None:
         assert word not in words, word
 
 
+escalate = functools.partial(alert_mail.escalate_unacknowledged, after=timedelta(hours=24))
+
+
 def as_job(job, *args):
     """Run a periodic job as the worker does: system context, one transaction."""
     with context.system_context("test job"), uow.unit_of_work():
@@ -279,7 +280,10 @@ def test_alert_email_has_rule_severity_and_link_but_no_names_scores_or_answers(
     [alert] = care.alerts()
     [row] = emails(clinic.id, "alert.email")
     assert row.recipient == care.therapist.email
-    assert row.payload == {"alert_id": alert["id"], "staff_id": str(care.therapist.id)}
+    assert (row.payload["alert_id"], row.payload["staff_id"]) == (
+        alert["id"],
+        str(care.therapist.id),
+    )
     deliver([row], smtp_settings)
     [received] = recorder.messages()
     assert received["To"] == care.therapist.email
@@ -423,12 +427,12 @@ def test_unacknowledged_critical_alerts_escalate_to_supervisors_once(client, cli
     care.session(FINE, safety=True)  # critical at once
     [alert] = care.alerts()
     assert alert["severity"] == "critical"
-    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=23))
+    as_job(escalate, utcnow() + timedelta(hours=23))
     assert emails(clinic.id, "alert.escalation") == []
-    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=25))
+    as_job(escalate, utcnow() + timedelta(hours=25))
     [row] = emails(clinic.id, "alert.escalation")
     assert row.recipient == supervisor.email
-    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=49))
+    as_job(escalate, utcnow() + timedelta(hours=49))
     assert len(emails(clinic.id, "alert.escalation")) == 1  # once
     with context.tenant_context(clinic.id), uow.unit_of_work() as session:
         assert session.get(Alert, uuid.UUID(alert["id"])).escalated_at is not None
@@ -447,7 +451,7 @@ def test_an_acknowledged_critical_alert_does_not_escalate(client, clinic):
     [alert] = care.alerts()
     acked = client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=care.therapist.headers)
     assert acked.status_code == 200, acked.json
-    as_job(alert_mail.escalate_unacknowledged, utcnow() + timedelta(hours=25))
+    as_job(escalate, utcnow() + timedelta(hours=25))
     assert emails(clinic.id, "alert.escalation") == []
 
 
@@ -475,7 +479,7 @@ def test_inviting_a_staff_member_emails_the_invite_link(client, clinic, admin, s
     assert "a therapist" in text
 
 
-def test_onboarding_emails_the_first_admin(client, platform):
+def test_onboarding_emails_the_first_admin(client, platform, settings):
     slug = f"onboard-{new_id().hex[:10]}"
     response = client.post(
         "/v1/clinics",
@@ -491,8 +495,9 @@ def test_onboarding_emails_the_first_admin(client, platform):
     assert response.status_code == 201, response.json
     [row] = emails(uuid.UUID(response.json["id"]), "staff.invitation")
     assert row.recipient == "first.admin@harbour.example"
-    assert response.json["admin_invite_url"] in row.body_text
-    assert "Harbour Couples Practice" in row.subject
+    words = compose(row.payload["template"], row.payload["values"], settings)
+    assert response.json["admin_invite_url"] in words.text
+    assert "Harbour Couples Practice" in words.subject
 
 
 def test_the_staff_member_exists_with_the_immediate_default(clinic):

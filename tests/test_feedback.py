@@ -15,6 +15,7 @@ from service.core import context
 from service.db import uow
 from service.feedback.models import FeedbackRequest
 from service.instruments.catalog import SAC8, SAC8_ID
+from service.notifications.compose import compose
 from service.notifications.models import OutboxMessage
 from tests.practice import IN_CLINIC_PAIR, PAST, complete, new_couple, new_session
 
@@ -67,7 +68,7 @@ def test_completion_issues_one_link_per_partner(care):
     assert timedelta(hours=71) < expires - datetime.now(UTC) <= timedelta(hours=72)
 
 
-def test_the_email_partner_gets_an_invitation_in_the_outbox(care):
+def test_the_email_partner_gets_an_invitation_in_the_outbox(care, settings):
     with context.system_context("test check"), uow.unit_of_work() as session:
         messages = session.scalars(
             sa.select(OutboxMessage).where(
@@ -77,9 +78,10 @@ def test_the_email_partner_gets_an_invitation_in_the_outbox(care):
     assert [m.recipient for m in messages] == ["ben@example.org"]
     mail = messages[0]
     assert mail.topic == "feedback.invitation" and mail.status == "pending"
-    assert "Hello Ben," in mail.body_text and "/f/" in mail.body_text
-    assert "Ana" not in mail.body_text + mail.body_html  # nothing about the other partner
-    assert "score" not in (mail.body_text + mail.body_html).lower()
+    words = compose(mail.payload["template"], mail.payload["values"], settings)
+    assert "Hello Ben," in words.text and "/f/" in words.text
+    assert "Ana" not in words.text + words.html  # nothing about the other partner
+    assert "score" not in (words.text + words.html).lower()
 
 
 def test_tokens_are_stored_only_as_digests(care, test_db):

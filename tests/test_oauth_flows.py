@@ -27,15 +27,16 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jws import extract_compact
 
-from service.audit.models import AuditEvent
 from service.auth import keys
-from service.auth import service as auth_service
-from service.auth.models import OAuthClient, SigningKey
+from service.auth.models import SigningKey
 from service.cli import create_client, create_platform_client, rotate_keys
+from service.clients import service as clients
+from service.clients.models import OAuthClient
 from service.core import context
 from service.db import uow
+from service.db.audit import AuditEvent
 from service.staff.models import StaffMember
-from tests.fixtures import PASSWORD
+from tests.fixtures import PASSWORD, register_integrator
 
 REDIRECT_URI = "https://frontend.example/callback"
 BAD_CREDENTIALS = "The email or password is incorrect."
@@ -71,13 +72,13 @@ def urls(live_server):
 @pytest.fixture
 def frontend(live_server) -> str:
     with context.system_context("test"), uow.unit_of_work():
-        return auth_service.create_frontend_client("Test frontend", [REDIRECT_URI])
+        return clients.create_frontend_client("Test frontend", [REDIRECT_URI])
 
 
 @pytest.fixture
 def platform_client(live_server) -> tuple[str, str]:
     with context.system_context("test"), uow.unit_of_work():
-        return auth_service.create_platform_client("Test operator")
+        return clients.create_platform_client("Test operator")
 
 
 def public_session(client_id: str, scope: str | None = None) -> OAuth2Session:
@@ -172,14 +173,12 @@ class Assertion(PrivateKeyJWT):
 def jwt_client(clinic):
     """An integrator client of `clinic` that authenticates with private_key_jwt."""
     key = ECKey.generate_key("P-256", parameters={"kid": generate_token(8)}, private=True)
-    with context.system_context("test"), uow.unit_of_work():
-        client_id, secret = auth_service.create_backend_client(
-            "EHR bridge",
-            kind="integrator",
-            clinic_id=clinic.id,
-            scopes=["clinic.read", "couples.read"],
-            jwks={"keys": [key.as_dict(private=False)]},
-        )
+    client_id, secret = register_integrator(
+        clinic.id,
+        "EHR bridge",
+        ["clinic.read", "couples.read"],
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
     assert secret is None
     return client_id, key
 
@@ -379,10 +378,7 @@ def test_revoking_a_refresh_token_revokes_its_family(urls, clinic, frontend):
 
 
 def test_client_credentials_with_client_secret_basic(urls, clinic, platform_client):
-    with context.system_context("test"), uow.unit_of_work():
-        client_id, secret = auth_service.create_backend_client(
-            "Billing export", kind="integrator", clinic_id=clinic.id, scopes=["clinic.read"]
-        )
+    client_id, secret = register_integrator(clinic.id, "Billing export", ["clinic.read"])
     integrator = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic")
     token = integrator.fetch_token(urls.token, grant_type="client_credentials")
     claims = claims_of(token["access_token"])
@@ -652,7 +648,7 @@ def test_after_key_rotation_both_keys_are_published_and_old_tokens_still_verify(
     therapist = clinic.staff("therapist")
     old_token = therapist.token
     old_kid = header_of(old_token)["kid"]
-    new_kid = keys.rotate()
+    new_kid = keys.rotate()["kid"]
 
     published = {key["kid"] for key in http_get(urls.jwks).json()["keys"]}
     assert {old_kid, new_kid} <= published
@@ -714,7 +710,7 @@ def test_ensure_frontend_client_is_idempotent(live_server, settings):
     client_id = f"docs-{uuid.uuid4().hex[:8]}"
     for _ in range(2):
         with context.system_context("test"), uow.unit_of_work():
-            client = auth_service.ensure_frontend_client(client_id, "Docs", [uri])
+            client = clients.ensure_frontend_client(client_id, "Docs", [uri])
     assert client.redirect_uris == [uri]
     assert client.token_endpoint_auth_method == "none"
 
@@ -775,10 +771,7 @@ def test_hostile_input_gets_oauth_errors_never_500(urls, clinic, frontend, jwt_c
 
 
 def test_integrators_cannot_introspect_another_clinics_tokens(urls, clinic, other_clinic):
-    with context.system_context("test"), uow.unit_of_work():
-        client_id, secret = auth_service.create_backend_client(
-            "Other EHR", kind="integrator", clinic_id=other_clinic.id, scopes=["clinic.read"]
-        )
+    client_id, secret = register_integrator(other_clinic.id, "Other EHR", ["clinic.read"])
     therapist = clinic.staff("therapist")
     outsider = OAuth2Session(client_id, secret)
     assert outsider.introspect_token(urls.introspect, token=therapist.token).json() == {

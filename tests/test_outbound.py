@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from service.auth import server
+from service.auth import adapters
 
 
 class _Jwks(BaseHTTPRequestHandler):
@@ -29,8 +29,8 @@ def test_a_jwks_url_on_a_private_address_is_never_fetched():
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
         assert requests.get(url, timeout=5).json() == {"keys": []}  # it is reachable ...
-        assert server._fetch_jwks(url) is None  # ... but the service refuses to fetch it
+        assert adapters._fetch_jwks(url) is None  # ... but the service refuses to fetch it
         https_url = url.replace("http://", "https://")
-        assert server._fetch_jwks(https_url) is None  # loopback, even over https
+        assert adapters._fetch_jwks(https_url) is None  # loopback, even over https
     finally:
         httpd.shutdown()

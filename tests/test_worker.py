@@ -100,9 +100,8 @@ def enqueue(clinic_id, count: int) -> None:
             notifications.enqueue_email(
                 topic="test.bulk",
                 to=f"staff{n}@clinic.example",
-                subject="Queue test",
-                text=f"Message {n}",
-                html=f"<p>Message {n}</p>",
+                template="prerendered",
+                values={"subject": "Queue test", "text": f"Message {n}", "html": f"<p>{n}</p>"},
             )
 
 
@@ -149,7 +148,7 @@ def worker_process(test_db, port: int) -> subprocess.Popen:
 def raise_alerts(clinic, count: int) -> None:
     """`count` low-alliance alerts for one therapist (immediate emails), through the same
     use-case the API calls; the alert emails are written in those transactions."""
-    from service.alerts import service as alerts
+    from service.alerts import evaluation
     from service.core.context import Actor
     from service.therapy_sessions import service as sessions
     from tests.practice import PAST, seed_couples
@@ -174,9 +173,12 @@ def raise_alerts(clinic, count: int) -> None:
         )
     }
     with context.tenant_context(clinic.id, actor), uow.unit_of_work() as session:
+        from sqlalchemy.orm import selectinload
+
         from service.couples.models import Couple
 
-        for hour, couple in enumerate(session.scalars(sa.select(Couple)).all()):
+        everyone = sa.select(Couple).options(selectinload(Couple.partners))
+        for hour, couple in enumerate(session.scalars(everyone).all()):
             booked = sessions.schedule(
                 {
                     "couple_id": couple.id,
@@ -186,7 +188,7 @@ def raise_alerts(clinic, count: int) -> None:
                 }
             )
             sessions.complete(booked.id, None)
-            alerts.record_staff_entry(
+            evaluation.record_staff_entry(
                 booked.id,
                 {"partner_id": couple.partners[0].id, "answers": low, "source": "staff_entry"},
             )

@@ -1,17 +1,10 @@
-from dataclasses import dataclass
-from typing import Any
+"""`/v1/alerts/**` and `/v1/alert-policy/**`."""
 
-from flask import Response, current_app
 from flask.views import MethodView
 
-from service.alerts import schemas, service
-from service.auth.resource import bind_partner, public, require
-from service.feedback import chart
-from service.feedback import schemas as feedback_schemas
-from service.feedback import service as feedback
+from service.alerts import evaluation, schemas, service
 from service.http import etags
-from service.http.api import Blueprint
-from service.http.limits import limiter
+from service.http.extensions import Blueprint, if_match, require
 from service.http.pagination import paged
 
 blp = Blueprint(
@@ -26,81 +19,6 @@ policy_blp = Blueprint(
     url_prefix="/v1/alert-policy",
     description="The clinic's alert thresholds, and a backtest of changes.",
 )
-# Recording feedback evaluates alerts in the same transaction, so the routes that record it
-# (and the alliance views that show alerts) live here: the feedback package never imports
-# alerts. Reading the form stays in service/feedback/api.py.
-recording_blp = Blueprint(
-    "feedback_recording",
-    __name__,
-    url_prefix="/v1",
-    description="Recording feedback: the partner's link or staff entry.",
-)
-alliance_blp = Blueprint(
-    "alliance",
-    __name__,
-    url_prefix="/v1/couples",
-    description="Each partner's alliance over time, the gap, the alerts.",
-)
-
-TOKEN_RULE = "<string(length=43):token>"  # noqa: S105 - a URL rule, not a secret
-
-
-@dataclass(frozen=True)
-class AllianceView:
-    """The alliance series with the couple's active alerts."""
-
-    alliance: Any
-    alerts: list
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.alliance, name)
-
-
-def _form_limit() -> str:
-    return current_app.config["SETTINGS"].feedback_form_rate_limit
-
-
-def _alliance(couple_id) -> AllianceView:
-    return AllianceView(feedback.alliance(couple_id), service.active_for_couple(couple_id))
-
-
-@recording_blp.route(f"/feedback-forms/{TOKEN_RULE}")
-class PartnerAnswers(MethodView):
-    decorators = [limiter.limit(_form_limit)]
-
-    @public
-    @recording_blp.arguments(feedback_schemas.SubmitSchema)
-    @recording_blp.response(201, feedback_schemas.ReceivedSchema)
-    def post(self, data, token):
-        grant = feedback.resolve_token(token)
-        bind_partner(grant.clinic_id, grant.partner_id)
-        service.record_partner_feedback(grant, data)
-        return {"status": "received", "message": feedback.THANKS}
-
-
-@recording_blp.route("/sessions/<uuid:session_id>/feedback")
-class StaffEntry(MethodView):
-    @require("feedback.write")
-    @recording_blp.arguments(feedback_schemas.StaffEntrySchema)
-    @recording_blp.response(201, feedback_schemas.ResponseSchema)
-    def post(self, data, session_id):
-        return service.record_staff_entry(session_id, data)
-
-
-@alliance_blp.route("/<uuid:couple_id>/alliance")
-class Alliance(MethodView):
-    @require("feedback.read")
-    @alliance_blp.response(200, schemas.AllianceWithAlertsSchema)
-    def get(self, couple_id):
-        return _alliance(couple_id)
-
-
-@alliance_blp.route("/<uuid:couple_id>/alliance.svg")
-class AllianceChart(MethodView):
-    @require("feedback.read")
-    @alliance_blp.response(200, {"type": "string"}, content_type="image/svg+xml")
-    def get(self, couple_id):
-        return Response(chart.render(_alliance(couple_id)), mimetype="image/svg+xml")
 
 
 @blp.route("")
@@ -155,7 +73,7 @@ class Policy(MethodView):
         return policy.to_dict(), etags.headers_for(version)
 
     @require("clinic.write", roles=("admin",))
-    @policy_blp.if_match
+    @if_match
     @policy_blp.arguments(schemas.PolicySchema)
     @policy_blp.response(200, schemas.PolicySchema)
     def put(self, data):
@@ -169,4 +87,4 @@ class Preview(MethodView):
     @policy_blp.arguments(schemas.PolicySchema)
     @policy_blp.response(200, schemas.PreviewSchema)
     def post(self, data):
-        return service.preview(data)
+        return evaluation.preview(data)

@@ -1,224 +1,188 @@
 """Alert emails (DESIGN §9): who is told, what and when. The rules are pure, in
-service.notifications.alert_emails; this is the database part. The jobs
-(`compose_digests`, `escalate_unacknowledged`) run in the worker's transaction, in the
-system context, across clinics: every row they write names its clinic."""
+service.alerts.recipients; this is the database part. The emails go through the one way into
+the outbox (service.notifications), which renders and sends them.
+
+The jobs (`compose_digests`, `escalate_unacknowledged`) run in the worker's transaction, in
+the system context, across clinics: every row they write names its clinic.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
+from service.alerts import recipients
+from service.alerts.explain import rule_words, severity_words
 from service.alerts.models import Alert
-from service.audit import service as audit
-from service.clinics.models import Clinic
+from service.clinics import service as clinics
 from service.core.clock import utcnow
-from service.core.errors import NotFound
-from service.couples.models import Couple
-from service.db import uow
-from service.notifications import alert_emails
+from service.couples import service as couples
+from service.db import audit, uow
 from service.notifications import service as notifications
-from service.notifications.models import OutboxMessage
-from service.staff.models import StaffMember
+from service.staff import service as staff
 
 ALERT_TOPIC, DIGEST_TOPIC, ESCALATION_TOPIC = "alert.email", "alert.digest", "alert.escalation"
-_email = notifications.enqueue_composed
-_settings = notifications.settings
 
 
-def alert_changed(alert: Alert, change: str, now: datetime | None = None) -> list[OutboxMessage]:
-    """In the transaction that created an alert or raised its severity: the emails it causes."""
-    if change not in alert_emails.NOTIFY_ON:
-        return []
+def alert_changed(alert: Alert, change: str, now: datetime | None = None) -> int:
+    """In the transaction that created an alert or raised its severity: the emails it causes.
+    Returns how many were enqueued."""
+    if change not in recipients.NOTIFY_ON:
+        return 0
     now = now or utcnow()
-    clinic = _clinic(alert.clinic_id)
-    policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-    deliveries = alert_emails.plan_alert(
+    clinic = clinics.by_id(alert.clinic_id)
+    policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
+    deliveries = recipients.plan_alert(
         rule=alert.rule,
         change=change,
-        therapist=_person(uow.session().get(StaffMember, alert.therapist_id)),
+        therapist=_person(staff.member(alert.therapist_id)),
         supervisors=_supervisors(alert.clinic_id),
         policy=policy,
         timezone=clinic.timezone,
         now=now,
     )
-    label = _labels([alert]).get(alert.couple_id) if policy.include_couple_label else None
-    url = _settings().alert_url(alert.id)
-    return [
-        _email(
-            clinic.id,
-            ALERT_TOPIC,
-            delivery.to.email,
-            alert_emails.alert_email(
-                rule=alert.rule,
-                severity=alert.severity,
-                url=url,
-                clinic_name=clinic.name,
-                reason=delivery.reason,
-                couple_label=label,
-            ),
-            {"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
-            delivery.not_before,
+    values = {
+        **_about(alert, clinic, policy),
+        "severity": severity_words(alert.severity),
+    }
+    for delivery in deliveries:
+        notifications.enqueue_email(
+            clinic_id=clinic.id,
+            topic=ALERT_TOPIC,
+            to=delivery.to.email,
+            template="alert",
+            values={**values, "reason": delivery.reason},
+            meta={"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
+            not_before=delivery.not_before,
         )
-        for delivery in deliveries
-    ]
+    return len(deliveries)
 
 
 def compose_digests(now: datetime) -> int:
     """Job: one digest per hourly/daily reader whose period has passed and who has open alerts
     changed since their last digest. Returns the number of digests enqueued."""
-    session, settings = uow.session(), _settings()
-    readers = session.scalars(
-        sa.select(StaffMember)
-        .where(
-            StaffMember.active.is_(True),
-            StaffMember.alert_emails.in_(tuple(alert_emails.DIGESTS)),
-        )
-        .order_by(StaffMember.clinic_id, StaffMember.id)
-    ).all()
     enqueued = 0
-    for reader in readers:
-        window = alert_emails.digest_window(reader.alert_emails, _last_digest(reader), now)
+    for reader in staff.digest_readers(tuple(recipients.DIGESTS)):
+        last = notifications.last_email_meta(reader.clinic_id, DIGEST_TOPIC, reader.email)
+        until = last.get("until")
+        window = recipients.digest_window(
+            reader.alert_emails, datetime.fromisoformat(until) if until else None, now
+        )
         if window is None:
             continue
-        since, until = window
-        alerts = session.scalars(
-            sa.select(Alert)
-            .where(
-                Alert.clinic_id == reader.clinic_id,
-                Alert.therapist_id == reader.id,
-                Alert.status == "open",
-                Alert.rule != alert_emails.SAFETY,
-                Alert.updated_at > since,
-                Alert.updated_at <= until,
-            )
-            .order_by(Alert.created_at, Alert.id)
-        ).all()
+        alerts = _digest_alerts(reader.clinic_id, reader.id, *window)
         if not alerts:
             continue  # nothing to say; the next window still starts at the last digest
-        clinic = _clinic(reader.clinic_id)
-        policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-        labels = _labels(alerts) if policy.include_couple_label else {}
+        clinic = clinics.by_id(reader.clinic_id)
+        policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
         items = [
-            alert_emails.DigestItem(
-                a.rule, a.severity, settings.alert_url(a.id), labels.get(a.couple_id)
-            )
-            for a in alerts
+            {**_about(alert, clinic, policy), "severity": severity_words(alert.severity)}
+            for alert in alerts
         ]
-        _email(
-            clinic.id,
-            DIGEST_TOPIC,
-            reader.email,
-            alert_emails.digest_email(
-                preference=reader.alert_emails,
-                items=items,
-                clinic_name=clinic.name,
-                preferences_url=settings.preferences_url,
-            ),
-            {
+        notifications.enqueue_email(
+            clinic_id=clinic.id,
+            topic=DIGEST_TOPIC,
+            to=reader.email,
+            template="digest",
+            values={
+                "period": "hourly" if reader.alert_emails == "hourly" else "daily",
+                "alerts": items,
+                "clinic_name": clinic.name,
+            },
+            meta={
                 "digest": True,
                 "staff_id": str(reader.id),
-                "until": until.isoformat(),
-                "alert_ids": [str(a.id) for a in alerts],
-                "list_unsubscribe": settings.preferences_url,
+                "until": window[1].isoformat(),
+                "alert_ids": [str(alert.id) for alert in alerts],
             },
-            alert_emails.quiet_until(now, policy, clinic.timezone),
+            not_before=recipients.quiet_until(now, policy, clinic.timezone),
         )
         enqueued += 1
     return enqueued
 
 
-def escalate_unacknowledged(now: datetime, after: timedelta | None = None) -> int:
+def escalate_unacknowledged(now: datetime, after: timedelta) -> int:
     """Job: critical alerts still `open` (nobody acknowledged them) `after` their creation are
     emailed to the clinic's supervisors, once (`escalated_at`). Returns the alerts escalated."""
-    settings = _settings()
-    after = after or timedelta(hours=settings.alert_escalation_hours)
-    session = uow.session()
-    due = session.scalars(
-        sa.select(Alert)
-        .where(
-            Alert.severity == "critical",
-            Alert.status == "open",
-            Alert.escalated_at.is_(None),
-            Alert.created_at <= now - after,
-        )
-        .order_by(Alert.created_at, Alert.id)
-        .limit(500)
-        .with_for_update(skip_locked=True)
-    ).all()
-    hours = int(after.total_seconds() // 3600)
-    for alert in due:
-        clinic = _clinic(alert.clinic_id)
-        policy = alert_emails.EmailPolicy.from_dict(clinic.email_policy)
-        label = _labels([alert]).get(alert.couple_id) if policy.include_couple_label else None
-        alert.escalated_at = now
-        for delivery in alert_emails.plan_escalation(_supervisors(alert.clinic_id), now):
-            _email(
-                clinic.id,
-                ESCALATION_TOPIC,
-                delivery.to.email,
-                alert_emails.escalation_email(
-                    rule=alert.rule,
-                    url=settings.alert_url(alert.id),
-                    clinic_name=clinic.name,
-                    hours=hours,
-                    couple_label=label,
-                ),
-                {"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
-                now,
+    due = (
+        uow.session()
+        .scalars(
+            sa.select(Alert)
+            .where(
+                Alert.severity == "critical",
+                Alert.status == "open",
+                Alert.escalated_at.is_(None),
+                Alert.created_at <= now - after,
             )
-        session.flush()
+            .order_by(Alert.created_at, Alert.id)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+        .all()
+    )
+    for alert in due:
+        clinic = clinics.by_id(alert.clinic_id)
+        policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
+        alert.escalated_at = now
+        for delivery in recipients.plan_escalation(_supervisors(alert.clinic_id), now):
+            notifications.enqueue_email(
+                clinic_id=clinic.id,
+                topic=ESCALATION_TOPIC,
+                to=delivery.to.email,
+                template="escalation",
+                values={
+                    **_about(alert, clinic, policy),
+                    "hours": int(after.total_seconds() // 3600),
+                },
+                meta={"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
+                not_before=now,
+            )
+        uow.session().flush()
         audit.record("escalate", "alert", alert.id, clinic_id=alert.clinic_id)
     return len(due)
 
 
-def _clinic(clinic_id: uuid.UUID) -> Clinic:
-    clinic = uow.session().get(Clinic, clinic_id)
-    if clinic is None:
-        raise NotFound("Clinic not found.")
-    return clinic
+def _about(alert: Alert, clinic: Any, policy: recipients.EmailPolicy) -> dict[str, object]:
+    """What every alert email may say: the rule in words, the clinic, the link's alert id, and
+    the couple's label only for a clinic that opted in. Never names, scores or answers."""
+    label = couples.label(alert.couple_id) if policy.include_couple_label else None
+    return {
+        "alert_id": str(alert.id),
+        "rule": rule_words(alert.rule),
+        "clinic_name": clinic.name,
+        "couple_label": label,
+    }
 
 
-def _person(member: StaffMember | None) -> alert_emails.Person | None:
+def _digest_alerts(
+    clinic_id: uuid.UUID, reader_id: uuid.UUID, since: datetime, until: datetime
+) -> list[Alert]:
+    return list(
+        uow.session().scalars(
+            sa.select(Alert)
+            .where(
+                Alert.clinic_id == clinic_id,
+                Alert.therapist_id == reader_id,
+                Alert.status == "open",
+                Alert.rule != recipients.SAFETY,
+                Alert.updated_at > since,
+                Alert.updated_at <= until,
+            )
+            .order_by(Alert.created_at, Alert.id)
+        )
+    )
+
+
+def _person(member: Any) -> recipients.Person | None:
     if member is None:
         return None
-    return alert_emails.Person(
+    return recipients.Person(
         member.id, member.email, member.role, member.alert_emails, member.active
     )
 
 
-def _supervisors(clinic_id: uuid.UUID) -> list[alert_emails.Person]:
-    members = uow.session().scalars(
-        sa.select(StaffMember)
-        .where(
-            StaffMember.clinic_id == clinic_id,
-            StaffMember.role == "supervisor",
-            StaffMember.active.is_(True),
-        )
-        .order_by(StaffMember.id)
-    )
-    return [_person(member) for member in members]
-
-
-def _labels(alerts: list[Alert]) -> dict[uuid.UUID, str]:
-    """Couple labels, read only for a clinic that opted in to show them in emails."""
-    ids = {alert.couple_id for alert in alerts}
-    rows = uow.session().execute(sa.select(Couple.id, Couple.label).where(Couple.id.in_(ids)))
-    return {couple_id: label for couple_id, label in rows}
-
-
-def _last_digest(reader: StaffMember) -> datetime | None:
-    """Where this reader's last digest ended (kept in its outbox row's payload)."""
-    payload = uow.session().scalar(
-        sa.select(OutboxMessage.payload)
-        .where(
-            OutboxMessage.clinic_id == reader.clinic_id,
-            OutboxMessage.topic == DIGEST_TOPIC,
-            OutboxMessage.recipient == reader.email,
-        )
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .limit(1)
-    )
-    until = (payload or {}).get("until")
-    return datetime.fromisoformat(until) if isinstance(until, str) else None
+def _supervisors(clinic_id: uuid.UUID) -> list[recipients.Person]:
+    return [_person(member) for member in staff.active_supervisors(clinic_id)]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from service.alerts.rules import SEVERITIES, Decision
+from service.alerts.policy import SEVERITIES
+from service.alerts.rules import Decision
 
 
 @dataclass(frozen=True)

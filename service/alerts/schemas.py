@@ -1,9 +1,10 @@
 import marshmallow as ma
 
-from service.alerts.rules import RULES, SEVERITIES
+from service.alerts.policy import RULES, SEVERITIES
 from service.feedback.schemas import AllianceSchema
-from service.http.fields import Text, Timestamp
+from service.http.fields import JSONBoolean, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
+from service.http.results import WithResource
 
 STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 
@@ -53,7 +54,7 @@ class SnoozeSchema(ma.Schema):
     until = Timestamp(required=True)
 
 
-class AllianceWithAlertsSchema(AllianceSchema):
+class AllianceWithAlertsSchema(WithResource, AllianceSchema):
     alerts = ma.fields.List(ma.fields.Nested(AlertSchema), dump_only=True)
 
 
@@ -61,7 +62,7 @@ AlertPageSchema = page_schema(AlertSchema, "AlertPage")
 
 
 class RuleSettingsSchema(ma.Schema):
-    enabled = ma.fields.Boolean()
+    enabled = JSONBoolean()
     severity = ma.fields.String(validate=ma.validate.OneOf(SEVERITIES))
     threshold = ma.fields.Float(metadata={"description": "See DESIGN §8 for each rule's unit."})
 

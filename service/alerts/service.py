@@ -1,123 +1,74 @@
-"""Alert use-cases. Recording feedback and evaluating alerts happen here, in one transaction,
-for every entry point (partner link, partner form, staff entry, demo import): feedback never
-imports alerts.
-
-Evaluation reads a bounded window (the last `WINDOW` completed sessions), so its cost stays
-flat however long a couple has been in care.
+"""Alert use-cases: reading alerts (scoped to the caller's caseload), acting on them
+(acknowledge, snooze, resolve), the clinic's policy, each couple's alliance with its active
+alerts, and the events an alert's changes publish. Evaluation is in `evaluation`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from service.alerts import emails, lifecycle, rules
 from service.alerts.models import Alert, AlertPolicy
-from service.audit import service as audit
+from service.alerts.policy import Policy, PolicyError
 from service.core import context
 from service.core.clock import utcnow
-from service.core.errors import Conflict, Invalid, NotFound
+from service.core.errors import Conflict, Invalid
 from service.core.paging import Page, PageRequest
 from service.couples import service as couples
-from service.db import uow
-from service.db.keyset import keyset_page
-from service.feedback import service as feedback
-from service.feedback.models import FeedbackResponse
+from service.db import audit, uow
+from service.db.lookup import Lookup
+from service.feedback import history
 from service.notifications import service as notifications
 
-WINDOW = 8
-PREVIEW_SAMPLE = 50
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
-MISSING = "missing_feedback"
 PRIVATE_RULE = "safety_concern"  # it reveals the private safety box (DESIGN §7)
 
 
-# -- recording feedback (every entry point) -------------------------------------------------
+def _visible(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """Alerts of the couples the caller may see (a therapist: their caseload). A safety
+    concern reveals the partner's private box: clinicians only, never integrator clients."""
+    stmt = stmt.where(Alert.couple_id.in_(couples.COUPLES.ids()))
+    actor = context.actor()
+    if actor is None or actor.kind != "staff":
+        stmt = stmt.where(Alert.rule != PRIVATE_RULE)
+    return stmt
 
 
-def record_partner_feedback(grant: feedback.Grant, data: dict[str, Any]) -> FeedbackResponse:
-    response = feedback.submit(grant, data)
-    evaluate(response)
-    return response
+# Reading alerts is audited: their evidence holds scores.
+ALERTS = Lookup(Alert, "alert", "Alert not found.", visible=_visible)
 
 
-def record_staff_entry(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackResponse:
-    response = feedback.enter_for_partner(session_id, data)
-    evaluate(response)
-    return response
+@dataclass(frozen=True)
+class AllianceView:
+    """A couple's alliance series with its active alerts."""
+
+    resource: history.Alliance
+    alerts: list[Alert]
 
 
-def evaluate(response: FeedbackResponse) -> list[Alert]:
-    """Evaluate the rules for the session just answered and store what they decide."""
-    window = feedback.history(response.couple_id, upto=response.session_at, size=WINDOW)
-    decisions = decide(window, current_policy())
-    return [_store(window.couple, decision) for decision in decisions]
+def alliance(couple_id: uuid.UUID) -> AllianceView:
+    return AllianceView(history.alliance(couple_id), active_for_couple(couple_id))
 
 
-def evaluate_expired_links(couple_id: uuid.UUID, session_at: datetime) -> list[Alert]:
-    """A session's links expired: its silences are final, so judge `missing_feedback` on the
-    sessions up to it (the worker's expiry job calls this, in the clinic's context)."""
-    window = feedback.history(couple_id, upto=session_at, size=WINDOW)
-    partners, slots = _rule_inputs(window)
-    decisions = rules.evaluate(partners, slots, current_policy(), only={MISSING}) if slots else []
-    return [_store(window.couple, decision) for decision in decisions]
-
-
-def decide(window: feedback.History, policy: rules.Policy) -> list[rules.Decision]:
-    """Decisions for the newest session of the window. `missing_feedback` looks only at the
-    sessions before it: the newest one's links may still be answered."""
-    partners, slots = _rule_inputs(window)
-    if not slots:
-        return []
-    newest = window.responses.get(window.sessions[-1].id, [])
-    instrument = window.instruments.get(newest[0].instrument_id) if newest else None
-    norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
-    cutoff = instrument.cutoff_pct if instrument else None
-    now = rules.evaluate(partners, slots, policy, norms, cutoff, only=set(rules.RULES) - {MISSING})
-    earlier = (
-        rules.evaluate(
-            [
-                dataclasses.replace(
-                    p,
-                    observations=tuple(
-                        o for o in p.observations if o.session_id != slots[-1].session_id
-                    ),
-                )
-                for p in partners
-            ],
-            slots[:-1],
-            policy,
-            only={MISSING},
-        )
-        if len(slots) > 1
-        else []
-    )
-    return now + earlier
-
-
-# -- policy ---------------------------------------------------------------------------------
-
-
-def current_policy() -> rules.Policy:
+def current_policy() -> Policy:
     record = _policy_record()
-    return rules.Policy.from_dict(record.settings) if record else rules.Policy.default()
+    return Policy.from_dict(record.settings) if record else Policy.default()
 
 
-def policy_with_version() -> tuple[rules.Policy, int]:
+def policy_with_version() -> tuple[Policy, int]:
     record = _policy_record()
     if record is None:
-        return rules.Policy.default(), 0
-    return rules.Policy.from_dict(record.settings), record.version
+        return Policy.default(), 0
+    return Policy.from_dict(record.settings), record.version
 
 
-def replace_policy(data: dict[str, Any], check_version: Any) -> tuple[rules.Policy, int]:
-    candidate = _parse_policy(data)
+def replace_policy(data: dict[str, Any], check_version: Any) -> tuple[Policy, int]:
+    candidate = parse_policy(data)
     record = _policy_record(for_update=True)
     check_version(record.version if record else 0)
     if record is None:
@@ -130,77 +81,31 @@ def replace_policy(data: dict[str, Any], check_version: Any) -> tuple[rules.Poli
     return candidate, record.version
 
 
-def preview(data: dict[str, Any]) -> dict[str, Any]:
-    """Replay a candidate policy over the clinic's whole history, writing nothing: what it
-    would have raised, counted per rule and severity, with a sample."""
-    candidate = _parse_policy(data)
-    final: dict[str, tuple[str, lifecycle.AlertState]] = {}
-    for couple_id in uow.session().scalars(couples.visible_ids()):
-        everything = feedback.history(couple_id)
-        for index, booked in enumerate(everything.sessions):
-            if not everything.responses.get(booked.id):
-                continue  # nobody answered: no submission, no evaluation
-            window = dataclasses.replace(
-                everything, sessions=everything.sessions[max(0, index + 1 - WINDOW) : index + 1]
-            )
-            for decision in decide(window, candidate):
-                alert_key = lifecycle.key(str(couple_id), decision)
-                state, _ = lifecycle.apply(final.get(alert_key, (None, None))[1], decision)
-                final[alert_key] = (str(couple_id), state)
-    counts = Counter((state.rule, state.severity) for _, state in final.values())
-    sample = [_preview_item(couple_id, state) for couple_id, state in final.values()]
-    return {
-        "total": len(final),
-        "counts": [{"rule": r, "severity": s, "count": n} for (r, s), n in sorted(counts.items())],
-        "alerts": sample[:PREVIEW_SAMPLE],
-    }
-
-
 # -- alerts ---------------------------------------------------------------------------------
 
 
-def visible() -> sa.Select[tuple[Alert]]:
-    """Alerts of the couples the caller may see (a therapist: their caseload). A safety
-    concern reveals the partner's private box: clinicians only, never integrator clients."""
-    stmt = sa.select(Alert).where(Alert.couple_id.in_(couples.visible_ids()))
-    actor = context.actor()
-    if actor is None or actor.kind != "staff":
-        stmt = stmt.where(Alert.rule != PRIVATE_RULE)
-    return stmt
-
-
 def list_alerts(page: PageRequest, **filters: Any) -> Page[Alert]:
-    stmt = visible()
+    stmt = ALERTS.query()
     for name in ("status", "severity", "rule", "couple_id", "partner_id", "therapist_id"):
         if filters.get(name) is not None:
             stmt = stmt.where(getattr(Alert, name) == filters[name])
     if filters.get("since") is not None:
         stmt = stmt.where(Alert.updated_at >= filters["since"])
-    result = keyset_page(stmt, Alert, page)
-    audit.record_many("read", "alert", [alert.id for alert in result.items])  # scores inside
-    return result
+    return ALERTS.page(stmt, page)
 
 
 def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
     return list(
         uow.session().scalars(
-            visible()
+            ALERTS.query()
             .where(Alert.couple_id == couple_id, Alert.status.in_(OPEN_STATUSES))
             .order_by(Alert.created_at)
         )
     )
 
 
-def get(alert_id: uuid.UUID, *, lock: bool = False, audit_read: bool = True) -> Alert:
-    stmt = visible().where(Alert.id == alert_id)
-    if lock:
-        stmt = stmt.with_for_update(of=Alert)
-    alert = uow.session().scalar(stmt)
-    if alert is None:
-        raise NotFound("Alert not found.")
-    if audit_read:
-        audit.record("read", "alert", alert.id)
-    return alert
+def get(alert_id: uuid.UUID) -> Alert:
+    return ALERTS.get(alert_id)
 
 
 def acknowledge(alert_id: uuid.UUID) -> Alert:
@@ -230,101 +135,10 @@ def resolve(alert_id: uuid.UUID, note: str | None) -> Alert:
 # -- internals ------------------------------------------------------------------------------
 
 
-def _store(couple: Any, decision: rules.Decision) -> Alert:
-    """Create or update the open alert for the decision's key (locked while we decide)."""
-    session = uow.session()
-    alert_key = lifecycle.key(str(couple.id), decision)
-    alert = session.scalar(sa.select(Alert).where(Alert.open_key == alert_key).with_for_update())
-    state, change = lifecycle.apply(_state(alert) if alert else None, decision)
-    if alert is None:
-        alert = Alert(
-            couple_id=couple.id,
-            therapist_id=couple.therapist_id,
-            open_key=alert_key,
-            partner_id=uuid.UUID(state.partner_id) if state.partner_id else None,
-            rule=state.rule,
-            first_session_id=uuid.UUID(state.first_session_id),
-            last_session_id=uuid.UUID(state.last_session_id),
-            severity=state.severity,
-            evidence=state.evidence,
-        )
-        session.add(alert)
-    else:
-        alert.severity, alert.occurrences, alert.evidence = (
-            state.severity,
-            state.occurrences,
-            state.evidence,
-        )
-        alert.last_session_id = uuid.UUID(state.last_session_id)
-        if change == "escalated":
-            alert.status = "open"  # a worse signal needs attention again, even if snoozed
-    session.flush()
-    if change != "same":
-        _publish("alert.created" if change == "created" else "alert.updated", alert)
-    emails.alert_changed(alert, change)  # emails to staff when created or escalated
-    return alert
-
-
-def _state(alert: Alert) -> lifecycle.AlertState:
-    return lifecycle.AlertState(
-        alert.rule,
-        alert.severity,
-        str(alert.partner_id) if alert.partner_id else None,
-        alert.occurrences,
-        str(alert.first_session_id),
-        str(alert.last_session_id),
-        alert.evidence,
-    )
-
-
-def _rule_inputs(
-    window: feedback.History,
-) -> tuple[list[rules.PartnerHistory], list[rules.SessionSlot]]:
-    slots = [
-        rules.SessionSlot(
-            session_id=str(booked.id),
-            session_at=booked.starts_at,
-            answered=frozenset(str(r.partner_id) for r in window.responses.get(booked.id, [])),
-            time_shares=booked.time_shares,
-        )
-        for booked in window.sessions
-    ]
-    partners = [
-        rules.PartnerHistory(
-            str(partner.id),
-            tuple(
-                _observation(response, window)
-                for booked in window.sessions
-                for response in window.responses.get(booked.id, [])
-                if response.partner_id == partner.id
-            ),
-        )
-        for partner in window.couple.partners
-    ]
-    return partners, slots
-
-
-def _observation(response: FeedbackResponse, window: feedback.History) -> rules.Observation:
-    instrument = window.instruments[response.instrument_id]
-    return rules.Observation(
-        session_id=str(response.session_id),
-        session_at=response.session_at,
-        total=response.total,
-        pct=response.pct,
-        items=response.answers,
-        watch_ranges={
-            item["key"]: (item["min"], item["max"])
-            for item in instrument.items
-            if item.get("watch")
-        },
-        safety_concern=response.safety_concern,
-    )
-
-
-def _parse_policy(data: dict[str, Any]) -> rules.Policy:
+def parse_policy(data: dict[str, Any]) -> Policy:
     try:
-        return rules.Policy.from_dict(data)
-    except rules.PolicyError as exc:
+        return Policy.from_dict(data)
+    except PolicyError as exc:
         raise Invalid("The policy has values that make no sense.", errors=exc.errors) from exc
 
 
@@ -336,7 +150,7 @@ def _policy_record(*, for_update: bool = False) -> AlertPolicy | None:
 
 
 def _open(alert_id: uuid.UUID) -> Alert:
-    alert = get(alert_id, lock=True, audit_read=False)
+    alert = ALERTS.get(alert_id, lock=True, audited=False)
     if alert.status == "resolved":
         raise Conflict(
             "This alert is resolved; a new signal raises a new alert.",
@@ -348,11 +162,11 @@ def _open(alert_id: uuid.UUID) -> Alert:
 def _changed(alert: Alert, action: str, topic: str) -> Alert:
     uow.session().flush()
     audit.record(action, "alert", alert.id)
-    _publish(topic, alert)
+    publish(topic, alert)
     return alert
 
 
-def _publish(topic: str, alert: Alert) -> None:
+def publish(topic: str, alert: Alert) -> None:
     """An event for webhooks and the feed; a safety concern never leaves for integrators."""
     if alert.rule != PRIVATE_RULE:
         notifications.enqueue_event(topic, _event(alert))
@@ -372,17 +186,4 @@ def _event(alert: Alert) -> dict[str, Any]:
         "rule": alert.rule,
         "severity": alert.severity,
         "status": alert.status,
-    }
-
-
-def _preview_item(couple_id: str, state: lifecycle.AlertState) -> dict[str, Any]:
-    return {
-        "couple_id": couple_id,
-        "partner_id": state.partner_id,
-        "rule": state.rule,
-        "severity": state.severity,
-        "occurrences": state.occurrences,
-        "first_session_id": state.first_session_id,
-        "last_session_id": state.last_session_id,
-        "evidence": state.evidence,
     }

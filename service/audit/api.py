@@ -1,8 +1,7 @@
 from flask.views import MethodView
 
 from service.audit import schemas, service
-from service.auth.resource import require
-from service.http.api import Blueprint
+from service.http.extensions import Blueprint, require
 from service.http.pagination import paged
 
 blp = Blueprint(

@@ -10,10 +10,9 @@ import secrets
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
-from service.auth import keys
-from service.auth import service as auth_service
+from service.auth import keys, login
 from service.auth.server import init_app, server
-from service.http.api import transactional
+from service.http.extensions import transactional
 from service.http.limits import limiter
 
 blp = Blueprint("oauth", __name__, template_folder="templates")
@@ -70,7 +69,7 @@ def authorize() -> Response:
     if not _csrf_valid():
         return _login_page(error=SESSION_EXPIRED, status=400)
     clinic = request.form.get("clinic") or request.args.get("clinic")
-    outcome = auth_service.authenticate_staff(
+    outcome = login.authenticate_staff(
         request.form.get("email", ""), request.form.get("password", ""), clinic
     )
     if outcome.needs_clinic:

@@ -73,11 +73,13 @@ def signing_key() -> ECKey:
     return signing_key()
 
 
-def rotate() -> str:
-    """Make a new current key; the old current becomes previous, older ones are retired."""
+def rotate() -> dict[str, str | None]:
+    """Make a new current key; the old current becomes previous, older ones are retired.
+    Returns the new and the previous key ids."""
     kid = new_secret()[:16]
     key = ECKey.generate_key("P-256", parameters={"kid": kid, "alg": ALGORITHM, "use": "sig"})
     with context.system_context("rotate signing keys"), uow.unit_of_work() as session:
+        previous = session.scalar(sa.select(SigningKey.kid).where(SigningKey.status == "current"))
         session.execute(
             sa.update(SigningKey).where(SigningKey.status == "previous").values(status="retired")
         )
@@ -93,4 +95,4 @@ def rotate() -> str:
             )
         )
     cache.clear()
-    return kid
+    return {"kid": kid, "previous": previous}

@@ -1,8 +1,8 @@
-"""OAuth storage. Secrets, codes and refresh tokens are stored only as hashes.
+"""Authorization-server storage. Codes and refresh tokens are stored only as hashes.
 
-`oauth_clients`, `signing_keys`, `client_assertion_jtis` and `revoked_access_tokens` are
-reference tables (looked up before the tenant is known); codes and refresh tokens belong to a
-staff member and so to a clinic.
+`signing_keys`, `client_assertion_jtis` and `revoked_access_tokens` are reference tables
+(looked up before the tenant is known); codes and refresh tokens belong to a staff member and
+so to a clinic. The clients themselves are service.clients.models.
 """
 
 from __future__ import annotations
@@ -14,23 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base, ClinicOwned, Keyed, clinic_fk
-
-
-class OAuthClient(Keyed, Base):
-    __tablename__ = "oauth_clients"
-
-    client_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    # Integrator clients belong to one clinic; platform and first-party frontend clients to none.
-    clinic_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("clinics.id"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(120))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # frontend | integrator | platform
-    token_endpoint_auth_method: Mapped[str] = mapped_column(sa.String(32))
-    secret_hash: Mapped[str | None] = mapped_column(sa.String(200))
-    jwks: Mapped[dict | None]
-    jwks_uri: Mapped[str | None] = mapped_column(sa.String(500))
-    redirect_uris: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
-    scopes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
-    revoked_at: Mapped[datetime | None]
 
 
 class AuthorizationCode(ClinicOwned, Base):

@@ -1,15 +1,29 @@
-"""RFC 9068 JWT access tokens: one claim set, signed with the current key (ES256)."""
+"""RFC 9068 JWT access tokens: one claim set, signed with the current key (ES256), verified,
+checked against revocation and the holder's state, and revoked (RFC 7009). Client assertion
+`jti`s (private_key_jwt) are remembered here too."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
 from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+from sqlalchemy.exc import IntegrityError
 
 from service.auth import keys
+from service.auth.models import ClientAssertionJti, RevokedAccessToken
+from service.clients import service as clients
+from service.core.clock import utcnow
+from service.core.context import Actor
 from service.core.ids import new_secret
+from service.db import uow
+from service.staff import service as staff
 
 
 def access_token_claims(
@@ -44,3 +58,80 @@ def sign(claims: dict[str, object]) -> str:
     key = keys.signing_key()
     header = {"alg": keys.ALGORITHM, "typ": "at+jwt", "kid": key.kid}
     return jwt.encode(header, claims, key)
+
+
+def verify(token: str, issuer: str) -> dict[str, Any] | None:
+    """Claims of a well-signed, unexpired token issued by us for this API, else None."""
+    try:
+        kid = extract_compact(token.encode()).protected.get("kid")
+        decoded = jwt.decode(token, keys.cache.public_keys(kid=kid), algorithms=[keys.ALGORITHM])
+        registry = jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": issuer},
+            exp={"essential": True},
+            jti={"essential": True},
+            sub={"essential": True},
+        )
+        registry.validate(decoded.claims)
+    except (JoseError, ValueError, TypeError):
+        return None
+    if decoded.header.get("typ") != "at+jwt":
+        return None
+    return decoded.claims
+
+
+def actor_from_claims(claims: dict[str, Any]) -> Actor:
+    clinic = claims.get("clinic_id")
+    roles = claims.get("roles") or []
+    return Actor(
+        kind="staff" if roles else "client",
+        subject=str(claims["sub"]),
+        clinic_id=uuid.UUID(clinic) if clinic else None,
+        roles=frozenset(roles),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        client_id=claims.get("client_id"),
+    )
+
+
+def still_valid(caller: Actor, claims: dict[str, Any]) -> bool:
+    """One query: the token is not revoked, and its staff member (active, not signed out
+    everywhere after `iat`) or its client (not revoked) is still allowed."""
+    not_revoked = ~sa.exists().where(RevokedAccessToken.jti == str(claims["jti"]))
+    if caller.kind == "staff":
+        row = uow.session().execute(staff.active_query(caller.staff_id).add_columns(not_revoked))
+        found = row.first()
+        if found is None:
+            return False
+        active, valid_after, fresh = found
+        issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
+        return bool(active and fresh and (valid_after is None or issued_at >= valid_after))
+    found = (
+        uow.session()
+        .execute(clients.active_query(str(caller.client_id)).add_columns(not_revoked))
+        .first()
+    )
+    return bool(found and found[0] and found[1])
+
+
+def revoke(jti: str, expires_at: datetime) -> None:
+    """Refuse this JWT from now on (kept until it would have expired anyway)."""
+    with uow.unit_of_work() as session:
+        if session.get(RevokedAccessToken, jti) is None:
+            session.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+
+
+def remember_assertion_jti(client_id: str, jti: str, expires_at: datetime) -> bool:
+    """Record a client assertion's `jti`; False when this client used it before."""
+    try:
+        with uow.unit_of_work() as session:
+            session.execute(
+                sa.delete(ClientAssertionJti).where(
+                    ClientAssertionJti.client_id == client_id,
+                    ClientAssertionJti.expires_at < utcnow(),
+                )
+            )
+            session.add(ClientAssertionJti(client_id=client_id, jti=jti, expires_at=expires_at))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

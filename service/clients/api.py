@@ -1,9 +1,9 @@
+"""`/v1/clients`: the clinic's integrator clients (admins)."""
+
 from flask.views import MethodView
 
-from service.auth.resource import require
 from service.clients import schemas, service
-from service.http.api import Blueprint
-from service.http.idempotency import idempotent
+from service.http.extensions import Blueprint, idempotent, require
 from service.http.pagination import PageQuerySchema, paged
 
 blp = Blueprint("clients", __name__, url_prefix="/v1/clients", description="Integrator clients.")
@@ -21,13 +21,12 @@ class Clients(MethodView):
 
     @require("clinic.write", **ADMIN)
     @idempotent(redact=("client_secret",))
-    @blp.documents_idempotency
     @blp.arguments(schemas.ClientSchema)
     @blp.response(201, schemas.ClientRegisteredSchema)
     def post(self, data):
         """Register an integrator client; a `client_secret` is shown in this response only."""
         registered = service.register(data)
-        return registered, {"Location": f"/v1/clients/{registered.client.id}"}
+        return registered, {"Location": f"/v1/clients/{registered.resource.id}"}
 
 
 @blp.route("/<uuid:client_id>")

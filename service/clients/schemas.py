@@ -6,6 +6,7 @@ from joserfc.jwk import KeySet
 
 from service.http.fields import Text, Timestamp
 from service.http.pagination import page_schema
+from service.http.results import WithResource
 from service.staff.policy import INTEGRATOR_SCOPES
 
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
@@ -85,7 +86,7 @@ class ClientSchema(ma.Schema):
         return data
 
 
-class ClientRegisteredSchema(ClientSchema):
+class ClientRegisteredSchema(WithResource, ClientSchema):
     client_secret = ma.fields.String(
         dump_only=True,
         allow_none=True,

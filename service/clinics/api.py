@@ -1,15 +1,27 @@
+"""`/v1/clinic` (the caller's own clinic) and `/v1/clinics` (platform operators)."""
+
+from flask import current_app
 from flask.views import MethodView
 
-from service.auth.resource import require
 from service.clinics import schemas, service
 from service.http import etags
-from service.http.api import Blueprint
+from service.http.extensions import Blueprint, idempotent, if_match, require
+from service.http.pagination import PageQuerySchema, paged
+from service.notifications import service as notifications
+from service.staff import invites
+from service.staff.policy import PLATFORM_SCOPE
 
 blp = Blueprint(
     "clinic",
     __name__,
     url_prefix="/v1/clinic",
     description="The caller's own clinic: name, timezone, locale, settings.",
+)
+platform_blp = Blueprint(
+    "clinics",
+    __name__,
+    url_prefix="/v1/clinics",
+    description="Platform operators: create clinics (tenants) with their first admin.",
 )
 
 
@@ -22,9 +34,41 @@ class OwnClinic(MethodView):
         return clinic, etags.headers_for(clinic.version)
 
     @require("clinic.write")
-    @blp.if_match
+    @if_match
     @blp.arguments(schemas.ClinicPatchSchema)
     @blp.response(200, schemas.ClinicSchema)
     def patch(self, changes):
         clinic = service.update_own(changes, etags.check)
+        return clinic, etags.headers_for(clinic.version)
+
+
+@platform_blp.route("")
+class Clinics(MethodView):
+    @require(PLATFORM_SCOPE)
+    @platform_blp.arguments(PageQuerySchema, location="query")
+    @platform_blp.response(200, schemas.ClinicPageSchema)
+    def get(self, query):
+        return paged(service.list_for_platform(**query))
+
+    @require(PLATFORM_SCOPE)
+    @idempotent(redact=("admin_invite_url",))
+    @platform_blp.arguments(schemas.ClinicOnboardingSchema)
+    @platform_blp.response(201, schemas.OnboardedClinicSchema)
+    def post(self, data):
+        """A clinic with its first admin; `admin_invite_url` is shown once."""
+        settings = current_app.config["SETTINGS"]
+        onboarded = invites.onboard_clinic(data, settings, notifications.enqueue_email)
+        clinic = onboarded.resource
+        return onboarded, {
+            "Location": f"/v1/clinics/{clinic.id}",
+            **etags.headers_for(clinic.version),
+        }
+
+
+@platform_blp.route("/<uuid:clinic_id>")
+class ClinicItem(MethodView):
+    @require(PLATFORM_SCOPE)
+    @platform_blp.response(200, schemas.ClinicSchema)
+    def get(self, clinic_id):
+        clinic = service.get_for_platform(clinic_id)
         return clinic, etags.headers_for(clinic.version)

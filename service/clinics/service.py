@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from service.audit import service as audit
 from service.clinics.models import Clinic
 from service.core import context
 from service.core.errors import Conflict, NotFound
 from service.core.paging import Page, PageRequest
-from service.db import uow
-from service.db.keyset import keyset_page
+from service.db import audit, uow
+from service.db.lookup import Lookup
+
+CLINICS = Lookup(Clinic, "clinic", "Clinic not found.")
+SLUG = re.compile(r"[a-z0-9-]{1,63}")
 
 
 def create(data: dict[str, Any]) -> Clinic:
@@ -31,16 +34,12 @@ def create(data: dict[str, Any]) -> Clinic:
     return clinic
 
 
-def list_all(page: PageRequest) -> Page[Clinic]:
-    return keyset_page(sa.select(Clinic), Clinic, page)
-
-
 def list_for_platform(page: PageRequest) -> Page[Clinic]:
     """Every clinic, for the platform operator, who has no clinic of its own: read through
     the audited bypass in a transaction of its own (the request's began scoped to no clinic).
-    Each clinic listed records that the platform read it."""
+    Each clinic listed records, in that clinic, that the platform read it."""
     with context.system_context("platform: list clinics"), uow.unit_of_work():
-        result = list_all(page)
+        result = CLINICS.page(CLINICS.query(), page, audited=False)
         for clinic in result.items:
             audit.record("read", "clinic", clinic.id, clinic_id=clinic.id)
     return result
@@ -48,20 +47,18 @@ def list_for_platform(page: PageRequest) -> Page[Clinic]:
 
 def get_for_platform(clinic_id: uuid.UUID) -> Clinic:
     with context.system_context("platform: read clinic"), uow.unit_of_work():
-        clinic = _get(clinic_id)
+        clinic = CLINICS.get(clinic_id, audited=False)
         audit.record("read", "clinic", clinic.id, clinic_id=clinic.id)
     return clinic
 
 
 def own() -> Clinic:
     """The caller's clinic. Reading it is audited like any clinic data."""
-    clinic = _get(context.clinic_id())
-    audit.record("read", "clinic", clinic.id)
-    return clinic
+    return CLINICS.get(_own_id())
 
 
 def update_own(changes: dict[str, Any], check_version: Any) -> Clinic:
-    clinic = _get(context.clinic_id())
+    clinic = CLINICS.get(_own_id(), audited=False)
     check_version(clinic.version)
     for name, value in changes.items():
         setattr(clinic, name, value)
@@ -71,27 +68,27 @@ def update_own(changes: dict[str, Any], check_version: Any) -> Clinic:
 
 
 def feedback_settings() -> dict[str, Any]:
-    return dict(_get(context.clinic_id()).feedback_settings or {})
+    return dict(_current().feedback_settings or {})
 
 
 def update_feedback_settings(changes: dict[str, Any]) -> None:
-    clinic = _get(context.clinic_id())
+    clinic = _current()
     clinic.feedback_settings = {**(clinic.feedback_settings or {}), **changes}
     uow.session().flush()
     audit.record("update", "clinic", clinic.id)
 
 
 def name() -> str:
-    return _get(context.clinic_id()).name
+    return _current().name
 
 
 def locale() -> str:
-    return _get(context.clinic_id()).locale
+    return _current().locale
 
 
 def timezone() -> str:
     """The caller's clinic's IANA timezone (for dates given without a time)."""
-    return _get(context.clinic_id()).timezone
+    return _current().timezone
 
 
 def frontend_origins() -> frozenset[str]:
@@ -101,12 +98,35 @@ def frontend_origins() -> frozenset[str]:
         return frozenset(origin for origins in lists for origin in origins or ())
 
 
+def by_id(clinic_id: uuid.UUID) -> Clinic:
+    """A clinic by id, in the current scope (its own clinic, or any in the system context)."""
+    clinic = uow.session().get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound(CLINICS.not_found)
+    return clinic
+
+
 def by_slug(slug: str) -> Clinic | None:
     return uow.session().scalar(sa.select(Clinic).where(Clinic.slug == slug))
 
 
-def _get(clinic_id: uuid.UUID | None) -> Clinic:
-    clinic = uow.session().get(Clinic, clinic_id) if clinic_id else None
-    if clinic is None:
-        raise NotFound("Clinic not found.")
-    return clinic
+def public_id(slug: str) -> uuid.UUID:
+    """The clinic a public URL names (the therapist directory); 404 when there is none.
+    The caller is anonymous, so the lookup crosses clinics (audited bypass)."""
+    clinic_id = None
+    if SLUG.fullmatch(slug):
+        with context.system_context("public page: clinic by slug"), uow.unit_of_work():
+            clinic = by_slug(slug)
+            clinic_id = clinic.id if clinic is not None else None
+    if clinic_id is None:
+        raise NotFound("No clinic has this address.")
+    return clinic_id
+
+
+def _own_id() -> uuid.UUID:
+    return context.clinic_id() or uuid.UUID(int=0)  # no clinic: nothing is found (404)
+
+
+def _current() -> Clinic:
+    """The caller's clinic, read once per transaction (the session's identity map)."""
+    return by_id(_own_id())

@@ -1,10 +1,17 @@
+"""`/v1/couples/**` and `/v1/partners/**`: couples in care and their two partners, with each
+couple's alliance (series, chart), the right of access (export) and erasure."""
+
+from flask import Response
 from flask.views import MethodView
 
-from service.auth.resource import require
+from service.alerts import chart
+from service.alerts import service as alerts
+from service.alerts.schemas import AllianceWithAlertsSchema
 from service.couples import schemas, service
+from service.feedback import privacy
+from service.feedback.schemas import CoupleExportSchema
 from service.http import etags
-from service.http.api import Blueprint
-from service.http.idempotency import idempotent
+from service.http.extensions import Blueprint, idempotent, if_match, require
 from service.http.pagination import paged
 
 blp = Blueprint(
@@ -21,6 +28,10 @@ partners_blp = Blueprint(
 )
 
 
+def _with_etag(resource, **headers):
+    return resource, {**etags.headers_for(resource.version), **headers}
+
+
 @blp.route("")
 class Couples(MethodView):
     @require("couples.read")
@@ -31,12 +42,11 @@ class Couples(MethodView):
 
     @require("couples.write")
     @idempotent
-    @blp.documents_idempotency
     @blp.arguments(schemas.CoupleCreateSchema)
     @blp.response(201, schemas.CoupleSchema)
     def post(self, data):
         couple = service.create(data)
-        return couple, {"Location": f"/v1/couples/{couple.id}", **etags.headers_for(couple.version)}
+        return _with_etag(couple, Location=f"/v1/couples/{couple.id}")
 
 
 @blp.route("/<uuid:couple_id>")
@@ -44,16 +54,14 @@ class OneCouple(MethodView):
     @require("couples.read")
     @blp.response(200, schemas.CoupleSchema)
     def get(self, couple_id):
-        couple = service.get(couple_id)
-        return couple, etags.headers_for(couple.version)
+        return _with_etag(service.get(couple_id))
 
     @require("couples.write")
-    @blp.if_match
+    @if_match
     @blp.arguments(schemas.CouplePatchSchema)
     @blp.response(200, schemas.CoupleSchema)
     def patch(self, changes, couple_id):
-        couple = service.update(couple_id, changes, etags.check)
-        return couple, etags.headers_for(couple.version)
+        return _with_etag(service.update(couple_id, changes, etags.check))
 
 
 @blp.route("/<uuid:couple_id>/archive")
@@ -61,8 +69,32 @@ class ArchiveCouple(MethodView):
     @require("couples.write")
     @blp.response(200, schemas.CoupleSchema)
     def post(self, couple_id):
-        couple = service.archive(couple_id)
-        return couple, etags.headers_for(couple.version)
+        return _with_etag(service.archive(couple_id))
+
+
+@blp.route("/<uuid:couple_id>/alliance")
+class Alliance(MethodView):
+    @require("feedback.read")
+    @blp.response(200, AllianceWithAlertsSchema)
+    def get(self, couple_id):
+        return alerts.alliance(couple_id)
+
+
+@blp.route("/<uuid:couple_id>/alliance.svg")
+class AllianceChart(MethodView):
+    @require("feedback.read")
+    @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+    def get(self, couple_id):
+        view = alerts.alliance(couple_id)
+        return Response(chart.render(view.resource, view.alerts), mimetype="image/svg+xml")
+
+
+@blp.route("/<uuid:couple_id>/export")
+class CoupleExport(MethodView):
+    @require("couples.read")
+    @blp.response(200, CoupleExportSchema)
+    def get(self, couple_id):
+        return privacy.export_couple(couple_id)
 
 
 @partners_blp.route("/<uuid:partner_id>")
@@ -70,13 +102,19 @@ class OnePartner(MethodView):
     @require("couples.read")
     @partners_blp.response(200, schemas.PartnerSchema)
     def get(self, partner_id):
-        partner = service.get_partner(partner_id)
-        return partner, etags.headers_for(partner.version)
+        return _with_etag(service.get_partner(partner_id))
 
     @require("couples.write")
-    @partners_blp.if_match
+    @if_match
     @partners_blp.arguments(schemas.PartnerPatchSchema)
     @partners_blp.response(200, schemas.PartnerSchema)
     def patch(self, changes, partner_id):
-        partner = service.update_partner(partner_id, changes, etags.check)
-        return partner, etags.headers_for(partner.version)
+        return _with_etag(service.update_partner(partner_id, changes, etags.check))
+
+
+@partners_blp.route("/<uuid:partner_id>/erase")
+class ErasePartner(MethodView):
+    @require("couples.write", roles=("admin",))
+    @partners_blp.response(200, schemas.PartnerSchema)
+    def post(self, partner_id):
+        return privacy.erase_partner(partner_id)

@@ -1,4 +1,4 @@
-"""Couple and partner use-cases. Caseload scoping lives here, in one place: `visible()`.
+"""Couple and partner use-cases. Caseload scoping lives here, in one place: `COUPLES`.
 
 A therapist sees only the couples assigned to them (anything else is "not found");
 supervisors, admins and integrator clients with the scope see the whole clinic.
@@ -12,31 +12,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from service.audit import service as audit
 from service.core import context
 from service.core.clock import utcnow
-from service.core.errors import Conflict, Forbidden, Invalid, NotFound
+from service.core.errors import Conflict, Forbidden, Invalid
 from service.core.paging import Page, PageRequest
 from service.couples import policy
 from service.couples.models import Couple, Partner, PartnerIdentifier
-from service.db import idempotency, uow
-from service.db.keyset import keyset_page
+from service.db import audit, idempotency, uow
+from service.db.lookup import Lookup
 from service.staff import service as staff
 
 ERASED_NAME = "Erased partner"
-_LOAD_FULL = (
-    selectinload(Couple.partners).selectinload(Partner.identifiers),
-    selectinload(Couple.therapist),
-)
-
-
-def visible() -> sa.Select[tuple[Couple]]:
-    """Couples the caller may see: the therapist's own caseload, or the whole clinic."""
-    stmt = sa.select(Couple)
-    therapist = _caseload_owner()
-    if therapist is not None:
-        stmt = stmt.where(Couple.therapist_id == therapist)
-    return stmt
+PARTNERS_ONLY = (selectinload(Couple.partners),)
 
 
 def _caseload_owner() -> uuid.UUID | None:
@@ -46,21 +33,47 @@ def _caseload_owner() -> uuid.UUID | None:
     return None
 
 
-def get(
-    couple_id: uuid.UUID, *, audit_read: bool = True, lock: bool = False, with_details: bool = True
-) -> Couple:
-    """A couple in the caller's caseload (else 404). `with_details=False` loads only the
-    partners, for use-cases that need no identifiers or therapist (fewer reads)."""
-    loading = _LOAD_FULL if with_details else (selectinload(Couple.partners),)
-    stmt = visible().where(Couple.id == couple_id).options(*loading)
-    if lock:
-        stmt = stmt.with_for_update(of=Couple)
-    couple = uow.session().scalar(stmt)
-    if couple is None:
-        raise NotFound("Couple not found.")
-    if audit_read:
-        _audit_read([couple])
-    return couple
+def _in_caseload(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """Couples the caller may see: the therapist's own caseload, or the whole clinic."""
+    therapist = _caseload_owner()
+    return stmt if therapist is None else stmt.where(Couple.therapist_id == therapist)
+
+
+class _CoupleLookup(Lookup[Couple]):
+    def audit_read(self, rows: Any) -> None:
+        """A couple's read is also a read of its two partners."""
+        super().audit_read(rows)
+        audit.record_many("read", "partner", [p.id for couple in rows for p in couple.partners])
+
+
+COUPLES = _CoupleLookup(
+    Couple,
+    "couple",
+    "Couple not found.",
+    visible=_in_caseload,
+    options=(
+        selectinload(Couple.partners).selectinload(Partner.identifiers),
+        selectinload(Couple.therapist),
+    ),
+)
+
+
+def _of_visible_couples(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    return stmt.where(Partner.couple_id.in_(COUPLES.ids()))
+
+
+PARTNERS = Lookup(
+    Partner,
+    "partner",
+    "Partner not found.",
+    visible=_of_visible_couples,
+    options=(selectinload(Partner.identifiers),),
+)
+
+
+def get(couple_id: uuid.UUID) -> Couple:
+    """A couple in the caller's caseload (else 404), with its partners and therapist."""
+    return COUPLES.get(couple_id)
 
 
 def list_couples(
@@ -71,7 +84,7 @@ def list_couples(
     q: str | None = None,
     archived: bool = False,
 ) -> Page[Couple]:
-    stmt = visible().options(*_LOAD_FULL)
+    stmt = COUPLES.query()
     stmt = stmt.where(Couple.archived_at.is_not(None) if archived else Couple.archived_at.is_(None))
     if status:
         stmt = stmt.where(Couple.status == status)
@@ -79,9 +92,7 @@ def list_couples(
         stmt = stmt.where(Couple.therapist_id == therapist_id)
     if q:
         stmt = stmt.where(Couple.label.ilike(f"%{_escape_like(q)}%", escape="\\"))
-    result = keyset_page(stmt, Couple, page)
-    _audit_read(result.items)
-    return result
+    return COUPLES.page(stmt, page)
 
 
 def create(data: dict[str, Any]) -> Couple:
@@ -111,11 +122,11 @@ def create(data: dict[str, Any]) -> Couple:
     session.flush()
     audit.record("create", "couple", couple.id)
     session.expire(couple, ["partners"])
-    return get(couple.id, audit_read=False)
+    return COUPLES.get(couple.id, audited=False)
 
 
 def update(couple_id: uuid.UUID, changes: dict[str, Any], check_version: Any) -> Couple:
-    couple = get(couple_id, audit_read=False)
+    couple = COUPLES.get(couple_id, audited=False)
     check_version(couple.version)
     if "therapist_id" in changes and changes["therapist_id"] != couple.therapist_id:
         _require_admin("Only an admin can reassign a couple.")
@@ -134,11 +145,11 @@ def update(couple_id: uuid.UUID, changes: dict[str, Any], check_version: Any) ->
         setattr(couple, name, value)
     uow.session().flush()
     audit.record("update", "couple", couple.id)
-    return get(couple.id, audit_read=False)
+    return COUPLES.get(couple.id, audited=False)
 
 
 def archive(couple_id: uuid.UUID) -> Couple:
-    couple = get(couple_id, audit_read=False)
+    couple = COUPLES.get(couple_id, audited=False)
     if couple.archived_at is None:
         couple.archived_at = utcnow()
         if couple.status != "closed":
@@ -148,22 +159,12 @@ def archive(couple_id: uuid.UUID) -> Couple:
     return couple
 
 
-def get_partner(partner_id: uuid.UUID, *, audit_read: bool = True) -> Partner:
-    stmt = (
-        sa.select(Partner)
-        .where(Partner.id == partner_id, Partner.couple_id.in_(visible_ids()))
-        .options(selectinload(Partner.identifiers))
-    )
-    partner = uow.session().scalar(stmt)
-    if partner is None:
-        raise NotFound("Partner not found.")
-    if audit_read:
-        audit.record("read", "partner", partner.id)
-    return partner
+def get_partner(partner_id: uuid.UUID) -> Partner:
+    return PARTNERS.get(partner_id)
 
 
 def update_partner(partner_id: uuid.UUID, changes: dict[str, Any], check_version: Any) -> Partner:
-    partner = get_partner(partner_id, audit_read=False)
+    partner = PARTNERS.get(partner_id, audited=False)
     check_version(partner.version)
     if partner.erased_at is not None:
         raise Conflict("This partner's data was erased.")
@@ -176,14 +177,14 @@ def update_partner(partner_id: uuid.UUID, changes: dict[str, Any], check_version
     partner.updated_at = utcnow()  # an identifier-only change still moves the version
     uow.session().flush()
     audit.record("update", "partner", partner.id)
-    return get_partner(partner.id, audit_read=False)
+    return PARTNERS.get(partner.id, audited=False)
 
 
 def erase_partner(partner_id: uuid.UUID) -> Partner:
     """Pseudonymise every PHI field of a partner; ids and scores stay (de-identified)."""
     _require_admin("Only an admin can erase a partner's data.")
-    partner = get_partner(partner_id, audit_read=False)
-    couple = get(partner.couple_id, audit_read=False)
+    partner = PARTNERS.get(partner_id, audited=False)
+    couple = COUPLES.get(partner.couple_id, audited=False, loading=())
     partner.display_name = f"{ERASED_NAME} {partner.position}"
     partner.email = partner.phone = partner.pronouns = None
     partner.personal_goals = []
@@ -201,19 +202,14 @@ def erase_partner(partner_id: uuid.UUID) -> Partner:
 
 def partners_of(couple_id: uuid.UUID) -> list[Partner]:
     """The couple's partners, in order, if the caller may see the couple (one read)."""
-    return list(
-        uow.session().scalars(
-            sa.select(Partner)
-            .where(Partner.couple_id == couple_id, Partner.couple_id.in_(visible_ids()))
-            .order_by(Partner.position)
-        )
-    )
+    stmt = PARTNERS.query().where(Partner.couple_id == couple_id).order_by(Partner.position)
+    return list(uow.session().scalars(stmt))
 
 
-def _audit_read(couples: list[Couple]) -> None:
-    for couple in couples:
-        audit.record("read", "couple", couple.id)
-        audit.record_many("read", "partner", [partner.id for partner in couple.partners])
+def label(couple_id: uuid.UUID) -> str | None:
+    """A couple's label, for the emails of a clinic that opted in to show it."""
+    couple = uow.session().get(Couple, couple_id)
+    return couple.label if couple is not None else None
 
 
 def _therapist_for_new_couple(requested: uuid.UUID | None) -> uuid.UUID:
@@ -276,8 +272,3 @@ def _check_identifiers_free(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def visible_ids() -> sa.Select[tuple[uuid.UUID]]:
-    """Ids of the couples the caller may see, for other features to scope by."""
-    return visible().with_only_columns(Couple.id)

@@ -1,8 +1,9 @@
 import marshmallow as ma
 
 from service.core import context
-from service.couples.schemas import CoupleSchema, PartnerSchema
+from service.couples.schemas import CoupleSchema
 from service.http.fields import Text, Timestamp
+from service.http.results import WithResource
 from service.therapy_sessions.schemas import SessionSchema
 
 Answers = ma.fields.Dict(
@@ -34,7 +35,7 @@ class IssuedLinkSchema(ma.Schema):
     )
 
 
-class CompletedSchema(SessionSchema):
+class CompletedSchema(WithResource, SessionSchema):
     feedback_links = ma.fields.List(ma.fields.Nested(IssuedLinkSchema), dump_only=True)
 
 
@@ -161,6 +162,3 @@ class CoupleExportSchema(ma.Schema):
     sessions = ma.fields.List(ma.fields.Nested(SessionSchema), dump_only=True)
     feedback_requests = ma.fields.List(ma.fields.Nested(RequestSummarySchema), dump_only=True)
     feedback_responses = ma.fields.List(ma.fields.Nested(ResponseSchema), dump_only=True)
-
-
-ErasedPartnerSchema = PartnerSchema

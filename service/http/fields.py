@@ -79,3 +79,25 @@ class UUIDConverter(BaseConverter):
 
     def to_url(self, value: Any) -> str:
         return str(value)
+
+
+class EmailAddress(ma.fields.Email):
+    """An email address, trimmed and lower-cased, so `Ana@x` and `ana@x` are one account."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=ma.validate.Length(max=254), **kwargs)
+        self.metadata.setdefault("maxLength", 254)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip()
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class JSONBoolean(ma.fields.Boolean):
+    """`true` or `false` only: marshmallow would also take 1, "yes", "on"..."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

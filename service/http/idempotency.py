@@ -32,11 +32,9 @@ STALE_CLAIM = timedelta(minutes=2)  # a claim this old belongs to a crashed requ
 REPLAYED_HEADERS = ("Location", "ETag", "Content-Type", "Link")
 
 
-def idempotent(view: Callable | None = None, *, redact: tuple[str, ...] = ()) -> Callable:
+def protect(view: Callable, *, redact: tuple[str, ...] = ()) -> Callable:
     """`redact` names top-level response fields holding one-time secrets: they are stored
     (and so replayed) as null, so a secret shown once is never kept in this table."""
-    if view is None:
-        return functools.partial(idempotent, redact=redact)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -62,7 +60,6 @@ def idempotent(view: Callable | None = None, *, redact: tuple[str, ...] = ()) ->
         _complete(record_id, response, redact)
         return response
 
-    wrapper._idempotent = True
     return wrapper
 
 

@@ -1,8 +1,6 @@
 from flask.views import MethodView
 
-from service.auth.resource import require
-from service.http.api import Blueprint
-from service.http.idempotency import idempotent
+from service.http.extensions import Blueprint, idempotent, require
 from service.http.pagination import paged
 from service.instruments import schemas, service
 
@@ -24,7 +22,6 @@ class Instruments(MethodView):
 
     @require("clinic.write")
     @idempotent
-    @blp.documents_idempotency
     @blp.arguments(schemas.InstrumentCreateSchema)
     @blp.response(201, schemas.InstrumentSchema)
     def post(self, data):

@@ -8,52 +8,52 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.audit import service as audit
 from service.clinics import service as clinics
 from service.core import context
 from service.core.clock import utcnow
-from service.core.errors import Conflict, Invalid, NotFound
+from service.core.errors import Conflict, Invalid
 from service.core.paging import Page, PageRequest
-from service.db import uow
-from service.db.keyset import keyset_page
+from service.db import audit, uow
+from service.db.lookup import Lookup
 from service.instruments import catalog, scoring
 from service.instruments.models import Instrument
 
 DEFAULT_SETTING = "alliance_instrument_id"
 
 
-def visible() -> sa.Select[tuple[Instrument]]:
+def _built_in_or_own(stmt: sa.Select[Any]) -> sa.Select[Any]:
     """Built-in instruments and the clinic's own (the table is shared, so filter here)."""
-    return sa.select(Instrument).where(
+    return stmt.where(
         sa.or_(Instrument.clinic_id.is_(None), Instrument.clinic_id == context.clinic_id())
     )
+
+
+# Questionnaires hold no one's data: reading them is not audited.
+INSTRUMENTS = Lookup(Instrument, "instrument", "Instrument not found.", visible=_built_in_or_own)
 
 
 def list_instruments(
     page: PageRequest, *, kind: str | None = None, key: str | None = None
 ) -> Page[Instrument]:
-    stmt = visible()
+    stmt = INSTRUMENTS.query()
     if kind:
         stmt = stmt.where(Instrument.kind == kind)
     if key:
         stmt = stmt.where(Instrument.key == key)
-    return keyset_page(stmt, Instrument, page)
+    return INSTRUMENTS.page(stmt, page, audited=False)
 
 
 def get(instrument_id: uuid.UUID) -> Instrument:
-    found = uow.session().scalar(visible().where(Instrument.id == instrument_id))
-    if found is None:
-        raise NotFound("Instrument not found.")
-    return found
+    return INSTRUMENTS.get(instrument_id, audited=False)
 
 
 def get_many(instrument_ids: set[uuid.UUID]) -> dict[uuid.UUID, Instrument]:
-    found = uow.session().scalars(visible().where(Instrument.id.in_(instrument_ids)))
+    found = uow.session().scalars(INSTRUMENTS.query().where(Instrument.id.in_(instrument_ids)))
     return {instrument.id: instrument for instrument in found}
 
 
 def define(data: dict[str, Any]) -> Instrument:
-    taken = uow.session().scalar(visible().where(Instrument.key == data["key"]).limit(1))
+    taken = uow.session().scalar(INSTRUMENTS.query().where(Instrument.key == data["key"]).limit(1))
     if taken is not None:
         raise Conflict(
             "An instrument with this key exists; publish a new version of it.",
@@ -128,16 +128,10 @@ def mark_answered(instrument: Instrument) -> None:
 
 
 def _own(instrument_id: uuid.UUID, *, for_update: bool = False) -> Instrument:
-    stmt = sa.select(Instrument).where(
-        Instrument.id == instrument_id, Instrument.clinic_id == context.clinic_id()
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = uow.session().scalar(stmt)
-    if found is None:
-        if uow.session().scalar(visible().where(Instrument.id == instrument_id)) is not None:
-            raise Conflict("Built-in instruments cannot be edited; publish a clinic version.")
-        raise NotFound("Instrument not found.")
+    """The clinic's own version (404 if none; a built-in one cannot be edited: 409)."""
+    found = INSTRUMENTS.get(instrument_id, lock=for_update, audited=False)
+    if found.clinic_id is None:
+        raise Conflict("Built-in instruments cannot be edited; publish a clinic version.")
     return found
 
 

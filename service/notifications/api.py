@@ -3,10 +3,8 @@ from urllib.parse import urlencode
 from flask import current_app, request
 from flask.views import MethodView
 
-from service.auth.resource import require
 from service.http import etags
-from service.http.api import Blueprint
-from service.http.idempotency import idempotent
+from service.http.extensions import Blueprint, idempotent, if_match, require
 from service.http.pagination import encode_cursor, paged
 from service.notifications import schemas, service
 
@@ -55,7 +53,6 @@ class Endpoints(MethodView):
 
     @require("webhooks.manage")
     @idempotent(redact=("secret",))
-    @blp.documents_idempotency
     @blp.arguments(schemas.WebhookEndpointSchema)
     @blp.response(201, schemas.WebhookEndpointWithSecretSchema)
     def post(self, data):
@@ -75,7 +72,7 @@ class OneEndpoint(MethodView):
         return endpoint, etags.headers_for(endpoint.version)
 
     @require("webhooks.manage")
-    @blp.if_match
+    @if_match
     @blp.arguments(schemas.WebhookEndpointPatchSchema)
     @blp.response(200, schemas.WebhookEndpointSchema)
     def patch(self, changes, endpoint_id):
@@ -85,7 +82,7 @@ class OneEndpoint(MethodView):
         return endpoint, etags.headers_for(endpoint.version)
 
     @require("webhooks.manage")
-    @blp.if_match
+    @if_match
     @blp.response(204)
     def delete(self, endpoint_id):
         service.delete_endpoint(endpoint_id, etags.check)

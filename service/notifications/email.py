@@ -18,7 +18,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
+from jinja2 import TemplateError
+
 from service.core.clock import utcnow
+from service.notifications.compose import compose
 from service.notifications.delivery import Outcome
 from service.notifications.models import OutboxMessage
 from service.settings import Settings
@@ -33,26 +36,26 @@ def message_id(message: OutboxMessage, settings: Settings) -> str:
 
 def build(message: OutboxMessage, settings: Settings) -> EmailMessage:
     """Text with an HTML alternative, and the headers receivers need to thread and dedupe."""
+    payload = message.payload or {}
+    composed = compose(payload["template"], payload["values"], settings)
     mime = EmailMessage()
     mime["From"] = settings.smtp_from
     mime["To"] = message.recipient
-    mime["Subject"] = message.subject or ""
+    mime["Subject"] = composed.subject
     mime["Date"] = format_datetime(utcnow())
     mime["Message-ID"] = message_id(message, settings)
     mime["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
-    unsubscribe = (message.payload or {}).get("list_unsubscribe")
-    if unsubscribe:
-        mime["List-Unsubscribe"] = f"<{unsubscribe}>"
-    mime.set_content(message.body_text or "")
-    if message.body_html:
-        mime.add_alternative(message.body_html, subtype="html")
+    if payload.get("digest"):
+        mime["List-Unsubscribe"] = f"<{settings.preferences_url}>"
+    mime.set_content(composed.text)
+    mime.add_alternative(composed.html, subtype="html")
     return mime
 
 
 def send(message: OutboxMessage, settings: Settings) -> Outcome:
     try:
         mime = build(message, settings)
-    except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never fixable
+    except (ValueError, TypeError, KeyError, TemplateError) as exc:  # never fixable by retrying
         return Outcome(ok=False, permanent=True, error=f"unbuildable message: {type(exc).__name__}")
     if not settings.smtp_host:
         return _write(message, mime, settings)

@@ -11,7 +11,8 @@ from service.db.base import Base, ClinicOwned, Versioned
 
 class OutboxMessage(ClinicOwned, Base):
     """A side effect (email, webhook) written in the transaction of the change that caused
-    it; workers deliver it afterwards. Emails carry what DESIGN §9 allows, nothing more."""
+    it; workers deliver it afterwards. An email's payload names its template and values (what
+    DESIGN §9 allows, nothing more); the worker renders it when it sends."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = ClinicOwned.tenant_table_args(
@@ -29,9 +30,6 @@ class OutboxMessage(ClinicOwned, Base):
     channel: Mapped[str] = mapped_column(sa.String(16))
     topic: Mapped[str] = mapped_column(sa.String(64))
     recipient: Mapped[str] = mapped_column(sa.String(320))
-    subject: Mapped[str | None] = mapped_column(sa.String(200))
-    body_text: Mapped[str | None] = mapped_column(sa.Text)
-    body_html: Mapped[str | None] = mapped_column(sa.Text)
     payload: Mapped[dict] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)

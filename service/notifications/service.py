@@ -8,26 +8,60 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.audit import service as audit
 from service.core import outbound
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid, NotFound
 from service.core.ids import new_id
 from service.core.paging import Key, Page, PageRequest
-from service.db import uow
-from service.db.keyset import keyset_page
-from service.notifications import alert_emails, webhooks
+from service.db import audit, uow
+from service.db.lookup import Lookup
+from service.notifications import webhooks
 from service.notifications.models import Event, OutboxMessage, WebhookEndpoint
-from service.settings import Settings
-from service.staff.models import StaffMember
+
+# Delivery records and endpoints hold no one's data (ids, statuses): not audited.
+OUTBOX = Lookup(OutboxMessage, "outbox_message", "Message not found.")
+ENDPOINTS = Lookup(WebhookEndpoint, "webhook_endpoint", "Webhook endpoint not found.")
 
 
-def enqueue_email(*, topic: str, to: str, subject: str, text: str, html: str) -> OutboxMessage:
+def enqueue_email(
+    *,
+    topic: str,
+    to: str,
+    template: str,
+    values: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    clinic_id: uuid.UUID | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """The one way an email leaves: an outbox row in the caller's transaction, naming its
+    template (service/notifications/templates/email) and values; the worker renders and sends
+    it, not before `not_before`. `meta` is for the delivery log and the callers' own policy
+    (never shown to the recipient)."""
     message = OutboxMessage(
-        channel="email", topic=topic, recipient=to, subject=subject, body_text=text, body_html=html
+        clinic_id=clinic_id,
+        channel="email",
+        topic=topic,
+        recipient=to,
+        payload={**(meta or {}), "template": template, "values": values},
+        next_attempt_at=not_before or utcnow(),
     )
     uow.session().add(message)
     return message
+
+
+def last_email_meta(clinic_id: uuid.UUID, topic: str, recipient: str) -> dict[str, Any]:
+    """The `meta` of the latest email of this topic to this recipient ({} if none)."""
+    payload = uow.session().scalar(
+        sa.select(OutboxMessage.payload)
+        .where(
+            OutboxMessage.clinic_id == clinic_id,
+            OutboxMessage.topic == topic,
+            OutboxMessage.recipient == recipient,
+        )
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return dict(payload or {})
 
 
 def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
@@ -51,12 +85,12 @@ def list_outbox(
     page: PageRequest, *, status: str | None = None, channel: str | None = None
 ) -> Page[OutboxMessage]:
     """The clinic's outbox, for operators: find dead messages, see their last error."""
-    stmt = sa.select(OutboxMessage)
+    stmt = OUTBOX.query()
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
     if channel:
         stmt = stmt.where(OutboxMessage.channel == channel)
-    return keyset_page(stmt, OutboxMessage, page)
+    return OUTBOX.page(stmt, page, audited=False)
 
 
 def redrive(message_id: uuid.UUID | None = None) -> int:
@@ -102,14 +136,11 @@ def create_endpoint(data: dict[str, Any], *, allow_private: bool) -> WebhookEndp
 
 
 def list_endpoints(page: PageRequest) -> Page[WebhookEndpoint]:
-    return keyset_page(sa.select(WebhookEndpoint), WebhookEndpoint, page)
+    return ENDPOINTS.page(ENDPOINTS.query(), page, audited=False)
 
 
 def get_endpoint(endpoint_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = uow.session().get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound("Webhook endpoint not found.")
-    return endpoint
+    return ENDPOINTS.get(endpoint_id, audited=False)
 
 
 def update_endpoint(
@@ -157,12 +188,12 @@ def list_deliveries(
 ) -> Page[OutboxMessage]:
     """The endpoint's delivery log: one outbox row per event sent (or being sent) to it."""
     endpoint = get_endpoint(endpoint_id)
-    stmt = sa.select(OutboxMessage).where(
+    stmt = OUTBOX.query().where(
         OutboxMessage.channel == "webhook", OutboxMessage.recipient == str(endpoint.id)
     )
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
-    return keyset_page(stmt, OutboxMessage, page)
+    return OUTBOX.page(stmt, page, audited=False)
 
 
 def retry_delivery(endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> OutboxMessage:
@@ -228,59 +259,3 @@ def list_events(
     rows = rows[:limit]
     last = (rows[-1].created_at, rows[-1].id) if rows else after
     return [webhooks.event_item(row) for row in rows], last, more
-
-
-# -- emails to staff ---------------------------------------------------------------------
-
-_configured: list[Settings] = []
-
-
-def configure(settings: Settings) -> None:
-    """The deployment's settings, for links in emails composed inside use-cases."""
-    _configured[:] = [settings]
-
-
-def settings() -> Settings:
-    return _configured[0] if _configured else Settings.from_env()
-
-
-def enqueue_staff_invitation(member: StaffMember, *, clinic_name: str, url: str) -> OutboxMessage:
-    """The set-password link, by email, in the transaction that issued it."""
-    return enqueue_composed(
-        member.clinic_id,
-        "staff.invitation",
-        member.email,
-        alert_emails.staff_invitation_email(
-            display_name=member.display_name,
-            role=member.role,
-            clinic_name=clinic_name,
-            url=url,
-            expires_at=member.invite_expires_at,
-        ),
-        {"staff_id": str(member.id)},
-        utcnow(),
-    )
-
-
-def enqueue_composed(
-    clinic_id: uuid.UUID,
-    topic: str,
-    to: str,
-    composed: dict[str, str],
-    payload: dict[str, Any],
-    not_before: datetime,
-) -> OutboxMessage:
-    """An email composed by the caller (subject, text, html), held until `not_before`."""
-    message = OutboxMessage(
-        clinic_id=clinic_id,
-        channel="email",
-        topic=topic,
-        recipient=to,
-        subject=composed["subject"],
-        body_text=composed["text"],
-        body_html=composed["html"],
-        payload=payload,
-        next_attempt_at=not_before,
-    )
-    uow.session().add(message)
-    return message

@@ -10,10 +10,9 @@ from werkzeug.exceptions import TooManyRequests
 
 from service.core.errors import Gone, Invalid, NotFound
 from service.core.ids import new_secret
-from service.http.api import transactional
+from service.http.extensions import act_as, transactional
 from service.http.limits import limiter
-from service.staff import service
-from service.staff.service import MIN_PASSWORD_LENGTH
+from service.staff import invites
 
 blp = Blueprint("staff_pages", __name__, template_folder="templates")
 
@@ -33,34 +32,37 @@ _HEADERS = {
 @transactional
 def set_password(token: str):
     try:
-        member, clinic = service.open_invite(token)
+        opened = invites.open_invite(token)
     except (NotFound, Gone) as error:
-        return _page("staff/invite_unusable.html", 410 if isinstance(error, Gone) else 404, error)
+        return _unusable(error)
     if request.method == "GET":
-        return _form(member, clinic, 200, {})
+        return _form(opened, 200, {})
     if not _csrf_ok(request.form.get("csrf_token", "")):
         expired = {"form": ["This form expired. Please enter your new password again."]}
-        return _form(member, clinic, 400, expired)
+        return _form(opened, 400, expired)
+    act_as(opened.invitee)  # the link is the credential: the rest runs in their clinic
     try:
-        service.accept_invite(
-            token, request.form.get("password", ""), request.form.get("confirm", "")
-        )
+        invites.accept(token, request.form.get("password", ""), request.form.get("confirm", ""))
     except Invalid as error:
-        return _form(member, clinic, 422, error.errors or {})
+        return _form(opened, 422, error.errors or {})
     except (NotFound, Gone) as error:  # used or expired while the form was open
-        return _page("staff/invite_unusable.html", 410 if isinstance(error, Gone) else 404, error)
+        return _unusable(error)
     session.pop(_CSRF_KEY, None)
-    return _page("staff/password_set.html", 200, clinic=clinic)
+    return _page("staff/password_set.html", 200, clinic_name=opened.clinic_name)
 
 
-def _form(member: object, clinic: object, status: int, errors: dict[str, list[str]]):
+def _unusable(error: NotFound | Gone):
+    return _page("staff/invite_unusable.html", 410 if isinstance(error, Gone) else 404, error)
+
+
+def _form(opened: invites.OpenInvite, status: int, errors: dict[str, list[str]]):
     return _page(
         "staff/set_password.html",
         status,
-        member=member,
-        clinic=clinic,
+        member=opened.member,
+        clinic_name=opened.clinic_name,
         errors=errors,
-        min_length=MIN_PASSWORD_LENGTH,
+        min_length=invites.MIN_PASSWORD_LENGTH,
         csrf_token=_csrf_token(),
     )
 

@@ -1,8 +1,8 @@
 import marshmallow as ma
 
-from service.clinics.schemas import SLUG, ClinicSchema, valid_timezone
-from service.http.fields import Text, Timestamp
+from service.http.fields import EmailAddress, JSONBoolean, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
+from service.http.results import WithResource
 from service.staff.policy import ROLES
 
 # Free text, but these are what couples search for; the frontend offers them as suggestions.
@@ -18,28 +18,6 @@ SUGGESTED_APPROACHES = (
 )
 # BCP-47-ish: a 2-3 letter language, then up to three subtags (script, region, variant).
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
-
-
-class EmailAddress(ma.fields.Email):
-    """An email address, trimmed and lower-cased, so `Ana@x` and `ana@x` are one account."""
-
-    def __init__(self, **kwargs):
-        super().__init__(validate=ma.validate.Length(max=254), **kwargs)
-        self.metadata.setdefault("maxLength", 254)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            value = value.strip()
-        return super()._deserialize(value, attr, data, **kwargs).lower()
-
-
-class JSONBoolean(ma.fields.Boolean):
-    """`true` or `false` only: marshmallow would also take 1, "yes", "on"..."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
 
 
 def _approaches(**kwargs):
@@ -104,7 +82,7 @@ class StaffSchema(_Profile):
     updated_at = Timestamp(dump_only=True)
 
 
-class StaffInvitedSchema(StaffSchema):
+class StaffInvitedSchema(WithResource, StaffSchema):
     invite_url = ma.fields.String(
         dump_only=True,
         metadata={"description": "One-time link to the page where the invitee sets a password."},
@@ -140,33 +118,6 @@ class StaffQuerySchema(PageQuerySchema):
 
 
 StaffPageSchema = page_schema(StaffSchema, "StaffPage")
-
-
-# Platform onboarding: a clinic with its first admin.
-class ClinicOnboardingSchema(ma.Schema):
-    name = Text(required=True, min_length=1, max_length=200)
-    slug = ma.fields.String(
-        required=True, validate=ma.validate.Regexp(SLUG), metadata={"pattern": SLUG}
-    )
-    timezone = ma.fields.String(
-        required=True, validate=valid_timezone, metadata={"example": "Europe/Berlin"}
-    )
-    locale = ma.fields.String(
-        load_default="en", validate=ma.validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$")
-    )
-    admin_email = EmailAddress(required=True)
-    admin_name = Text(required=True, min_length=1, max_length=120)
-
-
-class OnboardedClinicSchema(ClinicSchema):
-    admin_id = ma.fields.UUID(dump_only=True, attribute="admin.id")
-    admin_invite_url = ma.fields.String(
-        dump_only=True,
-        metadata={"description": "One-time link where the first admin sets a password."},
-    )
-
-
-ClinicPageSchema = page_schema(ClinicSchema, "ClinicPage")
 
 
 # The public directory: only these fields ever leave the clinic without a token.

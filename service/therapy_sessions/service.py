@@ -12,34 +12,28 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.audit import service as audit
 from service.clinics import service as clinics
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid, NotFound
 from service.core.paging import Page, PageRequest
 from service.couples import service as couples
-from service.db import uow
-from service.db.keyset import keyset_page
+from service.db import audit, uow
+from service.db.lookup import Lookup
 from service.staff import service as staff
 from service.therapy_sessions.models import TherapySession
 
 BOOKED = ("scheduled", "completed")  # statuses that occupy the therapist's time
 
 
-def visible() -> sa.Select[tuple[TherapySession]]:
-    return sa.select(TherapySession).where(TherapySession.couple_id.in_(couples.visible_ids()))
+def _of_visible_couples(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    return stmt.where(TherapySession.couple_id.in_(couples.COUPLES.ids()))
 
 
-def get(session_id: uuid.UUID, *, audit_read: bool = True, lock: bool = False) -> TherapySession:
-    stmt = visible().where(TherapySession.id == session_id)
-    if lock:
-        stmt = stmt.with_for_update(of=TherapySession)
-    found = uow.session().scalar(stmt)
-    if found is None:
-        raise NotFound("Session not found.")
-    if audit_read:
-        audit.record("read", "session", found.id)
-    return found
+SESSIONS = Lookup(TherapySession, "session", "Session not found.", visible=_of_visible_couples)
+
+
+def get(session_id: uuid.UUID) -> TherapySession:
+    return SESSIONS.get(session_id)
 
 
 def list_sessions(
@@ -51,7 +45,7 @@ def list_sessions(
     couple_id: uuid.UUID | None = None,
     status: str | None = None,
 ) -> Page[TherapySession]:
-    stmt = visible()
+    stmt = SESSIONS.query()
     if start is not None:
         stmt = stmt.where(TherapySession.starts_at >= _instant(start, end_of_day=False))
     if end is not None:
@@ -62,14 +56,12 @@ def list_sessions(
         stmt = stmt.where(TherapySession.couple_id == couple_id)
     if status:
         stmt = stmt.where(TherapySession.status == status)
-    result = keyset_page(stmt, TherapySession, page)
-    audit.record_many("read", "session", [found.id for found in result.items])
-    return result
+    return SESSIONS.page(stmt, page)
 
 
 def schedule(data: dict[str, Any]) -> TherapySession:
     try:
-        couple = couples.get(data["couple_id"], audit_read=False)
+        couple = couples.COUPLES.get(data["couple_id"], audited=False, loading=())
     except NotFound:
         raise Invalid(
             "No such couple in your caseload.", errors={"couple_id": ["Unknown couple."]}
@@ -96,7 +88,7 @@ def schedule(data: dict[str, Any]) -> TherapySession:
 def reschedule(
     session_id: uuid.UUID, changes: dict[str, Any], check_version: Any
 ) -> TherapySession:
-    booked = get(session_id, audit_read=False, lock=True)
+    booked = SESSIONS.get(session_id, lock=True, audited=False)
     check_version(booked.version)
     _require_status(booked, "scheduled", "changed")
     if "therapist_id" in changes:
@@ -116,7 +108,7 @@ def reschedule(
 
 
 def complete(session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None) -> TherapySession:
-    booked = get(session_id, audit_read=False, lock=True)
+    booked = SESSIONS.get(session_id, lock=True, audited=False)
     _require_status(booked, "scheduled", "completed")
     if booked.starts_at > utcnow():
         raise Conflict(
@@ -146,7 +138,7 @@ def completed_window(
     """The couple's completed sessions up to `upto`, oldest first: the last `size` of them
     (all when `size` is None). A bounded read, so its cost does not grow with history."""
     stmt = (
-        visible()
+        SESSIONS.query()
         .where(
             TherapySession.couple_id == couple_id,
             TherapySession.status == "completed",
@@ -159,11 +151,17 @@ def completed_window(
     return list(reversed(uow.session().scalars(stmt).all()))
 
 
+def completed(session_ids: set[uuid.UUID]) -> list[TherapySession]:
+    """These sessions, oldest first (those the caller may see)."""
+    stmt = SESSIONS.query().where(TherapySession.id.in_(session_ids))
+    return list(uow.session().scalars(stmt.order_by(TherapySession.starts_at)))
+
+
 def of_couple(couple_id: uuid.UUID) -> list[TherapySession]:
     """Every session of a couple the caller can see, in order."""
     return list(
         uow.session().scalars(
-            visible()
+            SESSIONS.query()
             .where(TherapySession.couple_id == couple_id)
             .order_by(TherapySession.starts_at)
         )
@@ -171,7 +169,7 @@ def of_couple(couple_id: uuid.UUID) -> list[TherapySession]:
 
 
 def _close(session_id: uuid.UUID, status: str, reason: str | None) -> TherapySession:
-    booked = get(session_id, audit_read=False, lock=True)
+    booked = SESSIONS.get(session_id, lock=True, audited=False)
     _require_status(booked, "scheduled", status.replace("_", "-"))
     booked.status = status
     booked.cancel_reason = reason

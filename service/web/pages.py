@@ -22,11 +22,10 @@ import marshmallow as ma
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from service.alerts import service as alerts
-from service.auth.resource import bind_partner
+from service.alerts import evaluation
 from service.core.errors import Conflict, Gone, Invalid, NotFound
-from service.feedback import schemas, service
-from service.http.api import transactional
+from service.feedback import links, schemas
+from service.http.extensions import open_link, transactional
 from service.http.limits import limiter
 
 blp = Blueprint(
@@ -85,15 +84,14 @@ def partner_form(token: str):
     if len(token) > MAX_TOKEN_LENGTH:
         return _message(404)
     try:
-        grant = service.resolve_token(token)
-        bind_partner(grant.clinic_id, grant.partner_id)
-        form = service.form(grant)
+        grant = open_link(token, links.resolve_token)
+        form = links.form(grant)
         if request.method == "GET":
             return _form_page(form, 200)
         chosen, data, errors = _read_post(form.items)
         if not errors:
             try:
-                alerts.record_partner_feedback(grant, data)
+                evaluation.record_partner_feedback(grant, data)
             except Invalid as error:
                 errors = error.errors or {}
         if errors:
@@ -246,7 +244,7 @@ def _item_message(item: dict[str, Any], messages: list[str]) -> str:
 
 
 def _form_page(
-    form: service.Form,
+    form: links.Form,
     status: int,
     *,
     chosen: dict[str, str] | None = None,

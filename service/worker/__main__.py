@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from service.alerts import emails as alert_emails
 from service.db import uow
 from service.db.session import Database
 from service.notifications import email, webhooks
-from service.notifications import service as notifications
 from service.ops import logging as json_logging
 from service.settings import Settings
 from service.worker import jobs
@@ -27,7 +27,10 @@ def build(settings: Settings) -> Worker:
             jobs.Job(
                 "escalate_unacknowledged",
                 timedelta(minutes=5),
-                alert_emails.escalate_unacknowledged,
+                functools.partial(
+                    alert_emails.escalate_unacknowledged,
+                    after=timedelta(hours=settings.alert_escalation_hours),
+                ),
             ),
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
         ],
@@ -41,7 +44,6 @@ def main() -> None:
     settings = Settings.from_env()
     json_logging.configure(settings.log_level)
     uow.init(Database(settings.database_url, pool_size=2))
-    notifications.configure(settings)
     worker = build(settings)
     worker.install_signal_handlers()
     worker.run()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,12 +12,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from service.alerts import service as alerts
+from service.alerts import evaluation
 from service.core import context
 from service.core.clock import utcnow
 from service.db import idempotency, uow
-from service.feedback.models import FeedbackRequest
-from service.therapy_sessions.models import TherapySession
+from service.feedback import links
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +35,13 @@ class Job:
 def expire_feedback_requests(now: datetime) -> int:
     """Links past their expiry are marked expired; then, per clinic, the sessions they were
     for are judged for `missing_feedback` (a silence is final once the link is gone)."""
-    expired = (
-        uow.session()
-        .execute(
-            sa.update(FeedbackRequest)
-            .where(FeedbackRequest.status == "open", FeedbackRequest.expires_at <= now)
-            .values(status="expired")
-            .returning(FeedbackRequest.clinic_id, FeedbackRequest.session_id)
-        )
-        .all()
-    )
-    sessions_by_clinic: dict[object, set[object]] = {}
+    expired = links.expire_due(now)
+    sessions_by_clinic: dict[uuid.UUID, set[uuid.UUID]] = {}
     for clinic_id, session_id in expired:
         sessions_by_clinic.setdefault(clinic_id, set()).add(session_id)
     for clinic_id, session_ids in sessions_by_clinic.items():
-        with context.tenant_context(clinic_id), uow.unit_of_work() as session:
-            for booked in session.scalars(
-                sa.select(TherapySession)
-                .where(TherapySession.id.in_(session_ids))
-                .order_by(TherapySession.starts_at)
-            ):
-                alerts.evaluate_expired_links(booked.couple_id, booked.starts_at)
+        with context.tenant_context(clinic_id), uow.unit_of_work():
+            evaluation.judge_silences(session_ids)
     return len(expired)
 
 

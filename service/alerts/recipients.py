@@ -7,8 +7,8 @@
   digests and quiet hours. So does any alert whose therapist can no longer sign in
   (deactivated): an alert that reaches nobody is worse than none.
 - Unacknowledged critical alerts escalate to the supervisors, once (the caller marks them).
-- The content is the rule in words, the severity and a link; the couple's label only when
-  the clinic opted in. Never names, scores or answers.
+- The content (rendered by service.notifications) is the rule in words, the severity and a
+  link; the couple's label only when the clinic opted in. Never names, scores or answers.
 """
 
 from __future__ import annotations
@@ -18,25 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 SAFETY = "safety_concern"
 DIGESTS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 NOTIFY_ON = frozenset({"created", "escalated"})
-
-# The rule in words a therapist reads in an inbox (DESIGN §8 names).
-RULE_WORDS = {
-    "low_alliance": "Alliance below the clinic's cutoff",
-    "alliance_drop": "A drop in alliance since the previous session",
-    "reliable_drop": "A reliable drop in alliance",
-    "downward_trend": "Alliance trending down over recent sessions",
-    "split_alliance": "The partners experience the therapy very differently",
-    "watch_item": "A watched question was answered in its alert range",
-    "airtime_imbalance": "One partner had much less of the session's time",
-    "missing_feedback": "Feedback has been missing for several sessions",
-    "safety_concern": "A partner raised a safety concern",
-}
-SEVERITY_WORDS = {"info": "Info", "warning": "Warning", "critical": "Critical"}
 
 
 @dataclass(frozen=True)
@@ -73,14 +57,6 @@ class EmailPolicy:
             quiet_start=start if start and end and start != end else None,
             quiet_end=end if start and end and start != end else None,
         )
-
-
-def rule_words(rule: str) -> str:
-    return RULE_WORDS.get(rule, rule.replace("_", " ").capitalize())
-
-
-def severity_words(severity: str) -> str:
-    return SEVERITY_WORDS.get(severity, severity.capitalize())
 
 
 def plan_alert(
@@ -170,93 +146,3 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
         return ZoneInfo("UTC")
-
-
-# -- composition: subject, text and HTML from the Jinja templates ------------------------------
-
-_templates = Environment(
-    loader=PackageLoader("service.notifications", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    keep_trailing_newline=True,
-)
-ROLE_WORDS = {"admin": "an admin", "supervisor": "a supervisor", "therapist": "a therapist"}
-
-
-def alert_email(
-    *, rule: str, severity: str, url: str, clinic_name: str, reason: str, couple_label: str | None
-) -> dict[str, str]:
-    values = {
-        "rule": rule_words(rule),
-        "severity": severity_words(severity),
-        "url": url,
-        "clinic_name": clinic_name,
-        "reason": reason,
-        "couple_label": couple_label,
-    }
-    return _render("alert", f"{values['severity']} alert: {values['rule']}", values)
-
-
-def escalation_email(
-    *, rule: str, url: str, clinic_name: str, hours: int, couple_label: str | None
-) -> dict[str, str]:
-    values = {
-        "rule": rule_words(rule),
-        "url": url,
-        "clinic_name": clinic_name,
-        "hours": hours,
-        "couple_label": couple_label,
-    }
-    return _render("escalation", f"Unacknowledged critical alert: {values['rule']}", values)
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    rule: str
-    severity: str
-    url: str
-    couple_label: str | None = None
-
-
-def digest_email(
-    *, preference: str, items: list[DigestItem], clinic_name: str, preferences_url: str
-) -> dict[str, str]:
-    period = "hourly" if preference == "hourly" else "daily"
-    alerts = [
-        {
-            "rule": rule_words(i.rule),
-            "severity": severity_words(i.severity),
-            "url": i.url,
-            "couple_label": i.couple_label,
-        }
-        for i in items
-    ]
-    values = {
-        "period": period,
-        "alerts": alerts,
-        "clinic_name": clinic_name,
-        "preferences_url": preferences_url,
-    }
-    count = f"{len(alerts)} alert" + ("s" if len(alerts) != 1 else "")
-    return _render("digest", f"Your {period} alert digest: {count}", values)
-
-
-def staff_invitation_email(
-    *, display_name: str, role: str, clinic_name: str, url: str, expires_at: datetime
-) -> dict[str, str]:
-    values = {
-        "display_name": display_name,
-        "role": ROLE_WORDS.get(role, role),
-        "clinic_name": clinic_name,
-        "url": url,
-        "expires": expires_at.astimezone(UTC).strftime("%-d %B %Y, %H:%M UTC"),
-    }
-    return _render("staff_invitation", f"{clinic_name}: your Alliance invitation", values)
-
-
-def _render(name: str, subject: str, values: dict) -> dict[str, str]:
-    return {
-        "subject": " ".join(subject.split())[:200],  # one line: a header never breaks
-        "text": _templates.get_template(f"email/{name}.txt").render(values),
-        "html": _templates.get_template(f"email/{name}.html").render(values),
-    }

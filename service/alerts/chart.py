@@ -25,7 +25,7 @@ ET.register_namespace("", SVG)
 ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
 
 
-def render(alliance: Any) -> str:
+def render(alliance: Any, alerts: list[Any]) -> str:
     figure = Figure(figsize=(8, 4.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     axes.axhspan(
@@ -48,7 +48,7 @@ def render(alliance: Any) -> str:
             label=partner.display_name,
         )
     _shade_gaps(axes, alliance)
-    _mark_alerts(axes, alliance)
+    _mark_alerts(axes, alliance, alerts)
     axes.set_ylim(0, 100)
     axes.set_ylabel("Alliance (% of scale)")
     axes.set_title("Alliance by session")
@@ -62,7 +62,7 @@ def render(alliance: Any) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "alliance"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
-    return _accessible(buffer.getvalue(), alliance)
+    return _accessible(buffer.getvalue(), alliance, alerts)
 
 
 def _shade_gaps(axes: Any, alliance: Any) -> None:
@@ -84,9 +84,8 @@ def _shade_gaps(axes: Any, alliance: Any) -> None:
         )
 
 
-def _mark_alerts(axes: Any, alliance: Any) -> None:
+def _mark_alerts(axes: Any, alliance: Any, alerts: list[Any]) -> None:
     """Ring the points where a partner's active alert was last raised."""
-    alerts = getattr(alliance, "alerts", None) or []
     points = {
         (str(partner.partner_id), str(point.session_id)): point
         for partner in alliance.partners
@@ -110,20 +109,20 @@ def _mark_alerts(axes: Any, alliance: Any) -> None:
         )
 
 
-def _accessible(svg: str, alliance: Any) -> str:
+def _accessible(svg: str, alliance: Any, alerts: list[Any]) -> str:
     root = ET.fromstring(svg.encode())  # noqa: S314 - our own matplotlib output
     root.set("role", "img")
     root.set("aria-labelledby", "chart-title chart-desc")
     title = ET.Element(f"{{{SVG}}}title", {"id": "chart-title"})
     title.text = "Alliance by session for both partners"
     desc = ET.Element(f"{{{SVG}}}desc", {"id": "chart-desc"})
-    desc.text = _description(alliance)
+    desc.text = _description(alliance, alerts)
     root.insert(0, desc)
     root.insert(0, title)
     return ET.tostring(root, encoding="unicode")
 
 
-def _description(alliance: Any) -> str:
+def _description(alliance: Any, alerts: list[Any]) -> str:
     parts = []
     for partner in alliance.partners:
         if partner.points:
@@ -137,7 +136,6 @@ def _description(alliance: Any) -> str:
     if alliance.gaps:
         parts.append(f"Latest gap between partners: {alliance.gaps[-1].gap_pct:g} points.")
     parts.append(f"Cutoff: {alliance.cutoff_pct:g}%.")
-    alerts = getattr(alliance, "alerts", None) or []
     if alerts:
         parts.append(
             "Active alerts: "

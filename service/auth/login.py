@@ -1,0 +1,66 @@
+"""Staff sign-in for the authorization endpoint's login page."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from service.clinics import service as clinics
+from service.core.errors import NotFound
+from service.core.passwords import verify_secret
+from service.core.text import plain_text
+from service.staff import service as staff
+
+MAX_EMAIL = 254
+MAX_PASSWORD = 1024
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """The resource owner after a successful login (authlib's `grant_user`)."""
+
+    staff_id: uuid.UUID
+    clinic_id: uuid.UUID
+    role: str
+
+    def get_user_id(self) -> str:
+        return str(self.staff_id)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: StaffUser | None = None
+    needs_clinic: bool = False  # the email matches accounts at several clinics
+
+
+def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
+    """Check a login. Unknown email and wrong password cost the same and look the same; an
+    email held at several clinics (with the right password) asks for the clinic."""
+    email = (email or "").strip()
+    clinic_slug = (clinic_slug or "").strip().lower() or None
+    well_formed = (
+        plain_text(email, MAX_EMAIL)
+        and 0 < len(password or "") <= MAX_PASSWORD
+        and (clinic_slug is None or bool(SLUG.match(clinic_slug)))
+    )
+    candidates = _candidates(email, clinic_slug) if well_formed else []
+    if not candidates:
+        verify_secret(None, password or "")  # as slow as a real check
+        return LoginOutcome()
+    matching = [member for member in candidates if verify_secret(member.password_hash, password)]
+    if not matching:
+        return LoginOutcome()
+    if len(candidates) > 1:
+        return LoginOutcome(needs_clinic=True)
+    member = matching[0]
+    return LoginOutcome(user=StaffUser(member.id, member.clinic_id, member.role))
+
+
+def _candidates(email: str, clinic_slug: str | None) -> list:
+    try:
+        clinic_id = clinics.public_id(clinic_slug) if clinic_slug else None
+    except NotFound:
+        return []
+    return staff.candidates_for_login(email, clinic_id)

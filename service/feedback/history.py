@@ -1,0 +1,97 @@
+"""A couple's feedback over time: the window the alert rules read, the alliance series the
+chart and the API show, and one session's responses."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from service.core.clock import utcnow
+from service.couples import service as couples
+from service.db import uow
+from service.db.lookup import Lookup
+from service.feedback import series
+from service.feedback.models import FeedbackResponse
+from service.instruments import service as instruments
+from service.therapy_sessions import service as sessions
+
+if TYPE_CHECKING:
+    from service.instruments.models import Instrument
+    from service.therapy_sessions.models import TherapySession
+
+DEFAULT_CUTOFF_PCT = 90.0  # SRS convention: 36 of 40 (DESIGN §8)
+RESPONSES = Lookup(FeedbackResponse, "feedback_response", "Feedback not found.")
+
+
+@dataclass(frozen=True)
+class History:
+    """A couple's completed sessions (oldest first) with the feedback given for them."""
+
+    couple: Any
+    sessions: list[TherapySession]
+    responses: dict[uuid.UUID, list[FeedbackResponse]]
+    instruments: dict[uuid.UUID, Instrument]
+
+
+@dataclass(frozen=True)
+class Alliance:
+    couple_id: uuid.UUID
+    cutoff_pct: float
+    partners: list[series.PartnerSeries]
+    gaps: list[series.Gap]
+
+
+def history(
+    couple_id: uuid.UUID, *, upto: datetime | None = None, size: int | None = None
+) -> History:
+    """The last `size` completed sessions up to `upto` (all when None), in four reads."""
+    couple = couples.COUPLES.get(couple_id, audited=False, loading=couples.PARTNERS_ONLY)
+    window = sessions.completed_window(couple.id, upto or utcnow(), size)
+    found = uow.session().scalars(
+        sa.select(FeedbackResponse).where(
+            FeedbackResponse.session_id.in_([booked.id for booked in window])
+        )
+    )
+    by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
+    for response in found:
+        by_session.setdefault(response.session_id, []).append(response)
+    used = {r.instrument_id for responses in by_session.values() for r in responses}
+    return History(couple, window, by_session, instruments.get_many(used) if used else {})
+
+
+def alliance(couple_id: uuid.UUID) -> Alliance:
+    """Each partner's scores per session, in order, and the gap between the partners."""
+    couple = couples.get(couple_id)
+    found = list(
+        uow.session().scalars(
+            RESPONSES.query()
+            .where(FeedbackResponse.couple_id == couple.id)
+            .order_by(FeedbackResponse.session_at, FeedbackResponse.id)
+        )
+    )
+    RESPONSES.audit_read(found)
+    partners, gaps = series.build(couple.partners, found)
+    return Alliance(couple.id, cutoff_pct(), partners, gaps)
+
+
+def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:
+    booked = sessions.SESSIONS.get(session_id, audited=False)
+    found = list(
+        uow.session().scalars(
+            RESPONSES.query()
+            .where(FeedbackResponse.session_id == booked.id)
+            .order_by(FeedbackResponse.created_at)
+        )
+    )
+    RESPONSES.audit_read(found)
+    return found
+
+
+def cutoff_pct() -> float:
+    """The clinic's default instrument's cutoff, else the SRS convention."""
+    cutoff = instruments.default_alliance().cutoff_pct
+    return DEFAULT_CUTOFF_PCT if cutoff is None else cutoff

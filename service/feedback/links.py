@@ -1,0 +1,256 @@
+"""Partners' personal links: issued when a session is completed (emailed, or shown once for
+in-clinic answering), re-issued, resolved when a partner opens one, and expired.
+
+The token in a link is the credential: 256-bit random, stored only as a digest, single use,
+expiring. Nothing a partner sees mentions scores, alerts or the other partner.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from service.clinics import service as clinics
+from service.core import context
+from service.core.clock import utcnow
+from service.core.errors import Conflict, Gone, NotFound
+from service.core.ids import digest, new_secret
+from service.couples import service as couples
+from service.db import audit, uow
+from service.feedback.models import FeedbackRequest
+from service.instruments import service as instruments
+from service.notifications import service as notifications
+from service.staff import service as staff
+from service.therapy_sessions import service as sessions
+
+if TYPE_CHECKING:
+    from service.instruments.models import Instrument
+    from service.therapy_sessions.models import TherapySession
+
+DEFAULT_LINK_TTL_HOURS = 72
+COMMENT_MAX_LENGTH = 1000
+OPEN = ("open", "expired")  # not answered or revoked: an expired link may be re-issued
+INVALID = "This feedback link is not valid."
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A partner's link. `url` is present only for in-clinic links, and only once."""
+
+    partner_id: uuid.UUID
+    channel: str
+    expires_at: datetime
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The completed session and the links issued for it."""
+
+    resource: TherapySession
+    feedback_links: list[IssuedLink]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a partner's token opens: one request, in one clinic."""
+
+    clinic_id: uuid.UUID
+    request_id: uuid.UUID
+    partner_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Form:
+    clinic_name: str
+    session_date: date
+    therapist_name: str
+    first_name: str
+    title: str
+    instrument: Instrument
+    locale: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    comment_max_length: int = COMMENT_MAX_LENGTH
+
+
+# -- staff side -------------------------------------------------------------------------------
+
+
+def complete_session(
+    session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None, link_base: str
+) -> Completed:
+    """Complete the session and ask each partner for feedback, in one transaction."""
+    booked = sessions.complete(session_id, time_share)
+    instrument = instruments.default_alliance()
+    expires_at = utcnow() + timedelta(hours=_link_ttl_hours())
+    issued = [
+        _issue(booked, partner, instrument, expires_at, link_base)
+        for partner in couples.partners_of(booked.couple_id)
+        if partner.feedback_channel != "none"
+    ]
+    notifications.enqueue_event(
+        "session.completed", {"session_id": str(booked.id), "couple_id": str(booked.couple_id)}
+    )
+    return Completed(booked, issued)
+
+
+def reissue_in_clinic_links(session_id: uuid.UUID, link_base: str) -> list[IssuedLink]:
+    """New links for the in-clinic partners who have not answered; old links stop working."""
+    booked = sessions.SESSIONS.get(session_id, lock=True, audited=False)
+    expires_at = utcnow() + timedelta(hours=_link_ttl_hours())
+    open_requests = uow.session().scalars(
+        sa.select(FeedbackRequest).where(
+            FeedbackRequest.session_id == booked.id,
+            FeedbackRequest.channel == "in_clinic",
+            FeedbackRequest.status.in_(OPEN),
+        )
+    )
+    issued = []
+    for request in open_requests:
+        token = new_secret()
+        request.token_hash, request.expires_at, request.status = digest(token), expires_at, "open"
+        issued.append(
+            IssuedLink(request.partner_id, "in_clinic", expires_at, _link(link_base, token))
+        )
+        audit.record("reissue", "feedback_request", request.id)
+    return issued
+
+
+def expire_due(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Links past their expiry are marked expired (any clinic: the worker's job). Returns the
+    (clinic id, session id) of each, so the silences they make final can be judged."""
+    rows = uow.session().execute(
+        sa.update(FeedbackRequest)
+        .where(FeedbackRequest.status == "open", FeedbackRequest.expires_at <= now)
+        .values(status="expired")
+        .returning(FeedbackRequest.clinic_id, FeedbackRequest.session_id)
+    )
+    return [(clinic_id, session_id) for clinic_id, session_id in rows]
+
+
+# -- partner side -----------------------------------------------------------------------------
+
+
+def resolve_token(token: str) -> Grant:
+    """The request a token opens, checked: unknown → 404, expired → 410, answered → 409."""
+    with context.system_context("feedback link"), uow.unit_of_work() as session:
+        request = session.scalar(
+            sa.select(FeedbackRequest).where(FeedbackRequest.token_hash == digest(token))
+        )
+        if request is None or request.status == "revoked":
+            raise NotFound(INVALID)
+        if request.status == "answered":
+            raise Conflict("This feedback was already answered. Thank you.")
+        if request.status == "expired" or request.expires_at <= utcnow():
+            raise Gone("This feedback link has expired.")
+        return Grant(request.clinic_id, request.id, request.partner_id)
+
+
+def opened(grant: Grant) -> FeedbackRequest:
+    """The request behind a resolved link, in the partner's clinic."""
+    request = uow.session().get(FeedbackRequest, grant.request_id)
+    if request is None:
+        raise NotFound(INVALID)
+    return request
+
+
+def form(grant: Grant) -> Form:
+    """What the partner sees: the questions, the session's date and therapist, their own first
+    name. Reading it is audited."""
+    request = opened(grant)
+    booked = sessions.SESSIONS.get(request.session_id, audited=False)
+    instrument = instruments.get(request.instrument_id)
+    partner = couples.PARTNERS.get(grant.partner_id, audited=False)
+    locale = clinics.locale()
+    audit.record("read", "feedback_request", request.id)
+    return Form(
+        clinic_name=clinics.name(),
+        session_date=_clinic_date(booked.starts_at),
+        therapist_name=staff.public_name(booked.therapist_id),
+        first_name=_first_name(partner.display_name),
+        title=_pick(instrument.title, locale),
+        instrument=instrument,
+        locale=locale,
+        items=[_localised(item, locale) for item in instrument.items],
+    )
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+def _issue(
+    booked: TherapySession,
+    partner: Any,
+    instrument: Instrument,
+    expires_at: datetime,
+    link_base: str,
+) -> IssuedLink:
+    token = new_secret()
+    request = FeedbackRequest(
+        session_id=booked.id,
+        partner_id=partner.id,
+        instrument_id=instrument.id,
+        channel=partner.feedback_channel,
+        token_hash=digest(token),
+        expires_at=expires_at,
+    )
+    uow.session().add(request)
+    url = _link(link_base, token)
+    if partner.feedback_channel == "email" and partner.email:
+        notifications.enqueue_email(
+            topic="feedback.invitation",
+            to=partner.email,
+            template="feedback_invitation",
+            values={
+                "first_name": _first_name(partner.display_name),
+                "clinic_name": clinics.name(),
+                "session_date": _clinic_date(booked.starts_at).strftime("%-d %B %Y"),
+                "url": url,
+                "expires": expires_at.strftime("%-d %B %Y, %H:%M UTC"),
+            },
+            meta={"partner_id": str(partner.id)},
+        )
+        return IssuedLink(partner.id, "email", expires_at)
+    return IssuedLink(partner.id, partner.feedback_channel, expires_at, url)
+
+
+def _link(link_base: str, token: str) -> str:
+    return f"{link_base.rstrip('/')}/f/{token}"
+
+
+def _link_ttl_hours() -> int:
+    return int(clinics.feedback_settings().get("link_ttl_hours", DEFAULT_LINK_TTL_HOURS))
+
+
+def _clinic_date(moment: datetime) -> date:
+    return moment.astimezone(zoneinfo.ZoneInfo(clinics.timezone())).date()
+
+
+def _first_name(display_name: str) -> str:
+    return display_name.split()[0]
+
+
+def _pick(texts: dict[str, str] | None, locale: str) -> str:
+    """The text for the locale, else its language, else English, else any."""
+    texts = texts or {}
+    return (
+        texts.get(locale)
+        or texts.get(locale[:2])
+        or texts.get("en")
+        or next(iter(texts.values()), "")
+    )
+
+
+def _localised(item: dict[str, Any], locale: str) -> dict[str, Any]:
+    anchors = item.get("anchors") or {}
+    return {
+        **item,
+        "label": _pick(item.get("text"), locale),
+        "min_label": _pick(anchors.get("min"), locale),
+        "max_label": _pick(anchors.get("max"), locale),
+    }

@@ -1,0 +1,62 @@
+"""The outbox's rows as the worker sees them: lease due messages, take one for delivery, and
+record what the attempt reported (sent, retry later with backoff, or dead)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from service.core.clock import utcnow
+from service.db import uow
+from service.notifications import delivery
+from service.notifications.models import OutboxMessage
+
+
+def lease_due(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Lease up to `batch` due messages of any clinic: (message id, clinic id), oldest due
+    first. `FOR UPDATE SKIP LOCKED`: concurrent workers take disjoint rows."""
+    now = utcnow()
+    due = (
+        uow.session()
+        .scalars(
+            sa.select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+                sa.or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        .all()
+    )
+    for message in due:
+        message.lease_until = now + lease
+    return [(message.id, message.clinic_id) for message in due]
+
+
+def take(message_id: uuid.UUID) -> OutboxMessage | None:
+    """The message, locked for its delivery, if it still waits for one."""
+    message = uow.session().get(OutboxMessage, message_id, with_for_update=True)
+    return message if message is not None and message.status == "pending" else None
+
+
+def record(message: OutboxMessage, outcome: delivery.Outcome, now: datetime | None = None) -> None:
+    """Sent; or failed: retried with backoff, or dead when retrying cannot help or the
+    budget (`GIVE_UP_AFTER`) is spent."""
+    now = now or utcnow()
+    message.attempts += 1
+    message.lease_until = None
+    message.response_status = outcome.response_status or message.response_status
+    message.latency_ms = outcome.latency_ms or message.latency_ms
+    if outcome.ok:
+        message.status, message.sent_at, message.last_error = "sent", now, None
+        return
+    message.last_error = (outcome.error or "failed")[:500]
+    if outcome.permanent or now - message.created_at >= delivery.GIVE_UP_AFTER:
+        message.status = "dead"
+    else:
+        message.next_attempt_at = now + delivery.next_wait(message.attempts)
