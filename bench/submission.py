@@ -17,18 +17,16 @@ import argparse
 import os
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from service import create_app
-from service.core.context import Actor
 from service.db import audit
 from service.http.extensions import require, transactional
 from service.instruments.catalog import SAC8
 from service.settings import Settings
 from tests import database
 from tests.fixtures import create_clinic
-from tests.practice import seed_history
+from tests.scenario import CoupleInCare
 from tests.sql_counter import count_statements
 
 EARLY = datetime(2019, 1, 7, 9, 0, tzinfo=UTC)
@@ -71,9 +69,6 @@ def run(db: database.TestDatabase, requests: int) -> None:
     client = app.test_client()
     clinic = create_clinic(settings.token_issuer)
     admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
-    actor = Actor(
-        kind="staff", subject=str(admin.id), clinic_id=clinic.id, roles=frozenset({"admin"})
-    )
 
     _rate(20, lambda: client.post("/bench/bare", headers=admin.headers))  # warm-up
     bare = _rate(requests, lambda: client.post("/bench/bare", headers=admin.headers))
@@ -94,8 +89,8 @@ def run(db: database.TestDatabase, requests: int) -> None:
     print(f"feedback submission:     {full:8.1f} req/s")
     print(f"ratio submission / bare: {full / bare:8.2f}   (budget >= 0.50)")
 
-    early = _cost_at(client, clinic, admin, clinic.staff("therapist"), actor, 5)
-    late = _cost_at(client, clinic, admin, clinic.staff("therapist"), actor, 200)
+    early = _cost_at(client, clinic, 5)
+    late = _cost_at(client, clinic, 200)
     print(f"5th session submission:   {early[0] * 1000:7.2f} ms, {early[1]} statements")
     print(f"200th session submission: {late[0] * 1000:7.2f} ms, {late[1]} statements")
     print(
@@ -137,43 +132,17 @@ def _completed_session(client, admin, therapist, week: int) -> tuple[str, str]:
     return booked["id"], couple["partners"][0]["id"]
 
 
-def _cost_at(client, clinic, admin, therapist, actor, nth: int) -> tuple[float, int]:
+def _cost_at(client, clinic, nth: int) -> tuple[float, int]:
     """Median time and statements of the `nth` session's submission for a fresh couple."""
-    couple = client.post(
-        "/v1/couples",
-        headers=admin.headers,
-        json={
-            "label": f"History {nth} {uuid.uuid4().hex[:6]}",
-            "therapist_id": str(therapist.id),
-            "partners": [
-                {"display_name": "A", "feedback_channel": "none"},
-                {"display_name": "B", "feedback_channel": "none"},
-            ],
-        },
-    ).json
-    seed_history(clinic.id, actor, couple, upto=nth - 1, base=EARLY)
+    silent = [{"display_name": name, "feedback_channel": "none"} for name in ("A", "B")]
+    couple = CoupleInCare(client, clinic, partners=silent, start=EARLY)
+    couple.history(nth - 1)
     timings, statements = [], 0
-    for repeat in range(15):
-        booked = client.post(
-            "/v1/sessions",
-            headers=admin.headers,
-            json={
-                "couple_id": couple["id"],
-                "starts_at": (EARLY + timedelta(weeks=nth - 1 + repeat)).isoformat(),
-            },
-        ).json
-        client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
+    for _repeat in range(15):
+        session_id = couple.complete()["id"]
         with count_statements() as seen:
             started = time.perf_counter()
-            client.post(
-                f"/v1/sessions/{booked['id']}/feedback",
-                headers=therapist.headers,
-                json={"partner_id": couple["partners"][0]["id"], "answers": ANSWERS},
-            )
+            couple.enter(session_id, couple.ana, ANSWERS)
             timings.append(time.perf_counter() - started)
         statements = len(seen)
     return statistics.median(timings), statements
-
-
-if __name__ == "__main__":
-    main()

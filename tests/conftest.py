@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+# Fixtures whose code reaches the database from another thread or process: tests that use them
+# need real commits.
+COMMITTING = frozenset({"live_server"})
+
+
+@pytest.fixture(autouse=True)
+def rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Most tests run inside one PostgreSQL transaction that is rolled back at the end (every
+    unit of work in it is a savepoint): fast, and nothing they write outlives them. A test that
+    reaches the database from elsewhere (a live server, worker processes, its own engines: those
+    using COMMITTING fixtures, `test_db` itself, or marked `committed`) commits for real."""
+    if (
+        database.backend() != "postgresql"
+        or "app" not in request.fixturenames
+        or COMMITTING & set(request.fixturenames)
+        or "test_db" in inspect.signature(request.function).parameters
+        or request.node.get_closest_marker("committed")
+    ):
+        yield
+        return
+    from sqlalchemy.orm import sessionmaker
+
+    from service.db import uow
+    from service.db.session import TenantSession
+
+    request.getfixturevalue("app")
+    db = uow.database()
+    with db.engine.connect() as connection:
+        outer = connection.begin()
+        real = db.sessions
+        db.sessions = sessionmaker(
+            bind=connection,
+            class_=TenantSession,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+        try:
+            yield
+        finally:
+            db.sessions = real
+            outer.rollback()
 
 
 def free_port() -> int:
@@ -84,3 +128,12 @@ def live_server(app, server_port: int) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def travel():
+    """The process's clock, moved forward by hand: `travel.advance(timedelta(...))`."""
+    from service.core import clock
+
+    with clock.using(clock.TravelClock()) as travelling:
+        yield travelling

@@ -70,38 +70,3 @@ def seed_couples(clinic_id: uuid.UUID, therapist_id: uuid.UUID, count: int) -> N
                     ],
                 }
             )
-
-
-def seed_history(
-    clinic_id: uuid.UUID,
-    actor: Any,
-    couple: dict[str, Any],
-    *,
-    upto: int,
-    start: int = 0,
-    value: int = 8,
-    base: datetime = PAST,
-) -> None:
-    """Weekly completed sessions `start`..`upto`-1 in which the first partner answers `value`
-    to every SAC-8 item, recorded through the same use-case as the API (one transaction)."""
-    from service.alerts import evaluation
-    from service.instruments.catalog import SAC8
-    from service.therapy_sessions import service as sessions
-
-    answers = {item["key"]: value for item in SAC8["items"]}
-    first_partner = uuid.UUID(couple["partners"][0]["id"])
-    with context.tenant_context(clinic_id, actor), uow.unit_of_work():
-        for week in range(start, upto):
-            booked = sessions.schedule(
-                {
-                    "couple_id": uuid.UUID(couple["id"]),
-                    "starts_at": base + timedelta(weeks=week),
-                    "duration_minutes": 50,
-                    "modality": "in_person",
-                }
-            )
-            sessions.complete(booked.id, None)
-            evaluation.record_staff_entry(
-                booked.id,
-                {"partner_id": first_partner, "answers": answers, "source": "staff_entry"},
-            )

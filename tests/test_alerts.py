@@ -11,88 +11,22 @@ import sqlalchemy as sa
 
 from service.core import context
 from service.db import uow
-from service.instruments.catalog import SAC8
 from service.notifications.models import OutboxMessage
-from tests.practice import PAST, new_couple, new_session
+from tests.scenario import CoupleInCare, answers
 from tests.sql_counter import count_statements
 
-ITEMS = [item["key"] for item in SAC8["items"]]
-
-
-def sac8(value: int, **overrides: int) -> dict[str, int]:
-    return {key: value for key in ITEMS} | overrides
-
-
-LOW = sac8(8, heard=10)  # 82.5 %: below the 90 % cutoff
-FINE = sac8(9)  # 90 %: not below it, and 7.5 points from LOW (no split)
-
-
-class Couple:
-    """A couple in care, with helpers to hold sessions and record answers."""
-
-    def __init__(self, client, clinic, therapist=None):
-        self.client, self.clinic = client, clinic
-        self.admin = clinic.staff("admin")
-        self.therapist = therapist or clinic.staff("therapist")
-        data = new_couple(
-            client,
-            self.admin,
-            self.therapist.id,
-            partners=[
-                {"display_name": "Ana", "feedback_channel": "in_clinic"},
-                {"display_name": "Ben", "feedback_channel": "in_clinic"},
-            ],
-        )
-        self.id = data["id"]
-        self.ana, self.ben = (p["id"] for p in data["partners"])
-        self.week = 0
-        self.data = data
-
-    def session(self, ana=None, ben=None, *, time_share=None, safety=False) -> str:
-        """One completed session; `ana`/`ben` are answer dicts (None: no feedback)."""
-        booked = new_session(
-            self.client, self.admin, self.data, starts_at=PAST + timedelta(weeks=self.week)
-        )
-        self.week += 1
-        body = (
-            {"time_share": {self.ana: time_share[0], self.ben: time_share[1]}} if time_share else {}
-        )
-        done = self.client.post(
-            f"/v1/sessions/{booked['id']}/complete", json=body, headers=self.therapist.headers
-        )
-        assert done.status_code == 200, done.json
-        for partner, answers in ((self.ana, ana), (self.ben, ben)):
-            if answers is not None:
-                sent = self.client.post(
-                    f"/v1/sessions/{booked['id']}/feedback",
-                    headers=self.therapist.headers,
-                    json={
-                        "partner_id": partner,
-                        "answers": answers,
-                        "safety_concern": safety and partner == self.ana,
-                    },
-                )
-                assert sent.status_code == 201, sent.json
-        return booked["id"]
-
-    def alerts(self, **query) -> list[dict]:
-        params = "&".join(f"{k}={v}" for k, v in {"couple_id": self.id, **query}.items())
-        response = self.client.get(f"/v1/alerts?{params}", headers=self.admin.headers)
-        assert response.status_code == 200, response.json
-        return response.json["items"]
-
-    def rules(self) -> dict[tuple[str, str | None], dict]:
-        return {(a["rule"], a["partner_id"]): a for a in self.alerts()}
+LOW = answers(8, heard=10)  # 82.5 %: below the 90 % cutoff
+FINE = answers(9)  # 90 %: not below it, and 7.5 points from LOW (no split)
 
 
 @pytest.fixture
 def couple(client, clinic):
-    return Couple(client, clinic)
+    return CoupleInCare(client, clinic)
 
 
 def test_high_scores_raise_nothing(couple):
     for _ in range(3):
-        couple.session(sac8(10), sac8(10), time_share=(50, 50))
+        couple.session(answers(10), answers(10), time_share=(50, 50))
     assert couple.alerts() == []
 
 
@@ -114,8 +48,8 @@ def test_low_alliance_then_dedupe_on_a_second_low_session(couple):
 
 
 def test_alliance_drop(couple):
-    couple.session(sac8(10), sac8(10))
-    couple.session(sac8(10, heard=6), sac8(10))  # 100 -> 95: a 5-point fall
+    couple.session(answers(10), answers(10))
+    couple.session(answers(10, heard=6), answers(10))  # 100 -> 95: a 5-point fall
     found = couple.rules()
     assert ("alliance_drop", couple.ana) in found
     assert ("low_alliance", couple.ana) not in found  # 95 is above the cutoff
@@ -123,49 +57,49 @@ def test_alliance_drop(couple):
 
 def test_downward_trend(couple):
     for _ in range(4):
-        couple.session(sac8(10), sac8(10))
+        couple.session(answers(10), answers(10))
     # 100, 95, 90, 85, 80: 5 points a session (no single fall of 5 is hidden among them).
     for low in (8, 6, 4, 2):
-        couple.session(sac8(10, heard=low, goals=low), sac8(10))
+        couple.session(answers(10, heard=low, goals=low), answers(10))
     trend = couple.rules()[("downward_trend", couple.ana)]
     assert trend["evidence"]["computed"]["slope"] <= -2.5
 
 
 def test_split_alliance_records_the_lower_partner_and_escalates_when_it_widens(couple):
-    couple.session(sac8(10), sac8(9))  # gap 10
+    couple.session(answers(10), answers(9))  # gap 10
     split = couple.rules()[("split_alliance", None)]
     assert split["severity"] == "warning"
     assert split["evidence"]["computed"]["lower_partner_id"] == couple.ben
-    couple.session(sac8(10), sac8(8))  # gap 20: wider → critical
+    couple.session(answers(10), answers(8))  # gap 20: wider → critical
     escalated = couple.rules()[("split_alliance", None)]
     assert escalated["id"] == split["id"] and escalated["severity"] == "critical"
     assert escalated["occurrences"] == 2
 
 
 def test_watch_item(couple):
-    couple.session(sac8(10, balance=6), sac8(10))  # 60 % of the balance range
+    couple.session(answers(10, balance=6), answers(10))  # 60 % of the balance range
     alert = couple.rules()[("watch_item", couple.ana)]
     assert "balance" in json.dumps(alert["evidence"])
 
 
 def test_airtime_imbalance_two_sessions_running(couple):
-    couple.session(sac8(10), sac8(10), time_share=(70, 30))
+    couple.session(answers(10), answers(10), time_share=(70, 30))
     assert ("airtime_imbalance", couple.ben) not in couple.rules()
-    couple.session(sac8(10), sac8(10), time_share=(66, 34))
+    couple.session(answers(10), answers(10), time_share=(66, 34))
     alert = couple.rules()[("airtime_imbalance", couple.ben)]
     assert alert["severity"] == "info"
 
 
 def test_missing_feedback(couple):
-    couple.session(sac8(10), None)
-    couple.session(sac8(10), None)
+    couple.session(answers(10), None)
+    couple.session(answers(10), None)
     assert ("missing_feedback", couple.ben) not in couple.rules()
-    couple.session(sac8(10), sac8(10))
+    couple.session(answers(10), answers(10))
     assert couple.rules()[("missing_feedback", couple.ben)]["severity"] == "warning"
 
 
 def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
-    couple.session(sac8(10), sac8(10), safety=True)
+    couple.session(answers(10), answers(10), safety=True)
     alert = couple.rules()[("safety_concern", couple.ana)]
     assert alert["severity"] == "critical"
     ehr = couple.clinic.integrator("alerts.read")
@@ -183,7 +117,7 @@ def test_safety_concern_is_critical_at_once_and_for_clinicians_only(couple):
 
 
 def test_reliable_drop_with_the_jacobson_truax_vector(client, clinic):
-    couple = Couple(client, clinic)
+    couple = CoupleInCare(client, clinic)
     made = client.post(
         "/v1/instruments",
         headers=couple.admin.headers,
@@ -310,7 +244,7 @@ def test_alert_policy_get_put_with_etag_and_validation(client, clinic):
 
 
 def test_a_policy_switching_a_rule_off_stops_it(client, clinic):
-    couple = Couple(client, clinic)
+    couple = CoupleInCare(client, clinic)
     policy = client.get("/v1/alert-policy", headers=couple.admin.headers).json
     policy["low_alliance"]["enabled"] = False
     assert (
@@ -321,9 +255,9 @@ def test_a_policy_switching_a_rule_off_stops_it(client, clinic):
 
 
 def test_preview_of_the_current_policy_matches_what_was_stored(client, clinic):
-    couple = Couple(client, clinic)
+    couple = CoupleInCare(client, clinic)
     for ana, ben in ((10, 10), (9, 7), (8, 6), (8, None), (7, None), (9, 9)):
-        couple.session(sac8(ana), sac8(ben) if ben else None, time_share=(70, 30))
+        couple.session(answers(ana), answers(ben) if ben else None, time_share=(70, 30))
     policy = client.get("/v1/alert-policy", headers=couple.admin.headers).json
     preview = client.post("/v1/alert-policy/preview", json=policy, headers=couple.admin.headers)
     assert preview.status_code == 200, preview.json
@@ -345,32 +279,15 @@ def test_preview_of_the_current_policy_matches_what_was_stored(client, clinic):
 @pytest.mark.postgres_only
 def test_submission_cost_is_flat_in_history_length(client, clinic):
     from service.alerts import evaluation
-    from service.core.context import Actor
-    from tests.practice import seed_history
 
-    couple = Couple(client, clinic)
-    actor = Actor(
-        kind="staff", subject=str(couple.admin.id), clinic_id=clinic.id, roles=frozenset({"admin"})
-    )
-    counts = {}
     early = datetime(2020, 1, 6, 10, 0, tzinfo=UTC)  # 200 weekly sessions end in the past
+    couple = CoupleInCare(client, clinic, start=early)
+    counts = {}
     for target in (5, 200):
-        seed_history(clinic.id, actor, couple.data, upto=target - 1, start=couple.week, base=early)
-        couple.week = target - 1
-        booked = new_session(
-            client, couple.admin, couple.data, starts_at=early + timedelta(weeks=couple.week)
-        )
-        couple.week += 1
-        client.post(
-            f"/v1/sessions/{booked['id']}/complete", json={}, headers=couple.therapist.headers
-        )
+        couple.history(target - 1 - couple.week)
+        session_id = couple.complete()["id"]
         with count_statements() as statements:
-            sent = client.post(
-                f"/v1/sessions/{booked['id']}/feedback",
-                headers=couple.therapist.headers,
-                json={"partner_id": couple.ana, "answers": sac8(8)},
-            )
-        assert sent.status_code == 201
+            couple.enter(session_id, couple.ana, answers(8))
         counts[target] = len(statements)
     assert counts[5] == counts[200], counts
     assert evaluation.WINDOW < 200

@@ -30,7 +30,7 @@ from service.notifications.compose import compose
 from service.notifications.models import OutboxMessage
 from service.staff.models import StaffMember
 from tests.conftest import free_port
-from tests.practice import PAST, new_couple, new_session
+from tests.scenario import CoupleInCare
 
 ITEMS = [item["key"] for item in SAC8["items"]]
 LOW = {key: 8 for key in ITEMS} | {"heard": 10}  # 82.5 %: below the 90 % cutoff
@@ -185,54 +185,21 @@ def test_the_default_settings_write_mail_under_var_mail():
 # -- alert emails, raised through the API ----------------------------------------------------
 
 
-class Care:
-    """A couple of the clinic with a therapist; sessions and staff entries over the API."""
+def care_of(client, clinic, therapist=None, label="The Quinteros") -> CoupleInCare:
+    """A couple whose partners have names and emails an alert email must never show."""
+    return CoupleInCare(client, clinic, partners=PARTNERS, label=label, therapist=therapist)
 
-    def __init__(self, client, clinic, therapist=None, label="The Quinteros"):
-        self.client, self.clinic = client, clinic
-        self.admin = clinic.staff("admin")
-        self.therapist = therapist or clinic.staff("therapist")
-        self.data = new_couple(
-            client, self.admin, self.therapist.id, label=label, partners=PARTNERS
-        )
-        self.ana, self.ben = (p["id"] for p in self.data["partners"])
-        self.week = 0
-        self.answers: list[dict] = []
 
-    def session(self, answers=LOW, *, safety=False) -> None:
-        booked = new_session(
-            self.client, self.admin, self.data, starts_at=PAST + timedelta(weeks=self.week)
-        )
-        self.week += 1
-        done = self.client.post(
-            f"/v1/sessions/{booked['id']}/complete", json={}, headers=self.therapist.headers
-        )
-        assert done.status_code == 200, done.json
-        sent = self.client.post(
-            f"/v1/sessions/{booked['id']}/feedback",
-            headers=self.therapist.headers,
-            json={"partner_id": self.ana, "answers": answers, "safety_concern": safety},
-        )
-        assert sent.status_code == 201, sent.json
-        self.answers.append(sent.json)
-
-    def alerts(self) -> list[dict]:
-        response = self.client.get(
-            f"/v1/alerts?couple_id={self.data['id']}", headers=self.admin.headers
-        )
-        assert response.status_code == 200
-        return response.json["items"]
-
-    def forbidden(self) -> list[str]:
-        """What must never be in an alert email: names, emails, scores, answers."""
-        words = [p["display_name"] for p in PARTNERS] + [p["email"] for p in PARTNERS]
-        words += [part for p in PARTNERS for part in p["display_name"].split()]
-        for response in self.answers:
-            for key in ("total", "pct"):
-                if response.get(key) is not None:
-                    words += [str(response[key]), f"{response[key]:g}"]
-            words += [f"{key}: " for key in ITEMS] + [f'"{key}"' for key in ITEMS]
-        return words
+def forbidden(care: CoupleInCare) -> list[str]:
+    """What must never be in an alert email: names, emails, scores, answers."""
+    words = [p["display_name"] for p in PARTNERS] + [p["email"] for p in PARTNERS]
+    words += [part for p in PARTNERS for part in p["display_name"].split()]
+    for response in care.answered:
+        for key in ("total", "pct"):
+            if response.get(key) is not None:
+                words += [str(response[key]), f"{response[key]:g}"]
+        words += [f"{key}: " for key in ITEMS] + [f'"{key}"' for key in ITEMS]
+    return words
 
 
 def emails(clinic_id: uuid.UUID, topic: str | None = None) -> list[OutboxMessage]:
@@ -255,10 +222,10 @@ def parts(message: email.message.EmailMessage) -> tuple[str, str]:
     return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
 
 
-def assert_clean(body: str, care: Care, *extra: str) -> None:
+def assert_clean(body: str, care: CoupleInCare, *extra: str) -> None:
     """No name, email, score or answer: checked outside links (ids in URLs have digits)."""
     words = re.sub(r"https?://[^\s\"<>]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", " ", body)
-    for word in [*care.forbidden(), *extra]:
+    for word in [*forbidden(care), *extra]:
         assert word not in words, word
 
 
@@ -275,8 +242,8 @@ def test_alert_email_has_rule_severity_and_link_but_no_names_scores_or_answers(
     client, clinic, smtp, settings
 ):
     recorder, smtp_settings = smtp
-    care = Care(client, clinic)
-    care.session(LOW)
+    care = care_of(client, clinic)
+    care.session(ana=LOW)
     [alert] = care.alerts()
     [row] = emails(clinic.id, "alert.email")
     assert row.recipient == care.therapist.email
@@ -302,8 +269,8 @@ def test_a_clinic_may_opt_in_to_the_couple_label_and_still_no_names_or_scores(
 ):
     recorder, smtp_settings = smtp
     clinic = make_clinic(email_policy={"include_couple_label": True})
-    care = Care(client, clinic, label=LABEL)
-    care.session(LOW)
+    care = care_of(client, clinic, label=LABEL)
+    care.session(ana=LOW)
     deliver(emails(clinic.id, "alert.email"), smtp_settings)
     [received] = recorder.messages()
     text, html = parts(received)
@@ -322,8 +289,8 @@ def test_quiet_hours_postpone_an_immediate_alert_email(client, make_clinic):
             "quiet_hours": {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
         },
     )
-    care = Care(client, clinic)
-    care.session(LOW)
+    care = care_of(client, clinic)
+    care.session(ana=LOW)
     [row] = emails(clinic.id, "alert.email")
     expected = end.replace(second=0, microsecond=0).astimezone(UTC)
     assert row.next_attempt_at == expected
@@ -349,8 +316,8 @@ def test_quiet_hours_rules():
 def test_a_digest_reader_gets_no_immediate_email_and_one_digest(client, clinic, smtp):
     recorder, smtp_settings = smtp
     therapist = clinic.staff("therapist", alert_emails="hourly")
-    care = Care(client, clinic, therapist=therapist)
-    care.session(LOW)
+    care = care_of(client, clinic, therapist=therapist)
+    care.session(ana=LOW)
     assert care.alerts() and emails(clinic.id) == []
     as_job(alert_mail.compose_digests, utcnow())
     [digest] = emails(clinic.id, "alert.digest")
@@ -403,9 +370,9 @@ def test_safety_concern_goes_to_therapist_and_supervisors_at_once(client, make_c
     therapist = clinic.staff("therapist", alert_emails="daily")  # digest: ignored
     supervisors = [clinic.staff("supervisor"), clinic.staff("supervisor")]
     clinic.staff("supervisor", active=False)
-    care = Care(client, clinic, therapist=therapist)
+    care = care_of(client, clinic, therapist=therapist)
     before = utcnow()
-    care.session(FINE, safety=True)
+    care.session(ana=FINE, safety=True)
     rows = emails(clinic.id, "alert.email")
     assert sorted(r.recipient for r in rows) == sorted(
         [therapist.email, *(s.email for s in supervisors)]
@@ -423,8 +390,8 @@ def test_safety_concern_goes_to_therapist_and_supervisors_at_once(client, make_c
 def test_unacknowledged_critical_alerts_escalate_to_supervisors_once(client, clinic, smtp):
     recorder, smtp_settings = smtp
     supervisor = clinic.staff("supervisor")
-    care = Care(client, clinic)
-    care.session(FINE, safety=True)  # critical at once
+    care = care_of(client, clinic)
+    care.session(ana=FINE, safety=True)  # critical at once
     [alert] = care.alerts()
     assert alert["severity"] == "critical"
     as_job(escalate, utcnow() + timedelta(hours=23))
@@ -446,8 +413,8 @@ def test_unacknowledged_critical_alerts_escalate_to_supervisors_once(client, cli
 
 def test_an_acknowledged_critical_alert_does_not_escalate(client, clinic):
     clinic.staff("supervisor")
-    care = Care(client, clinic)
-    care.session(FINE, safety=True)
+    care = care_of(client, clinic)
+    care.session(ana=FINE, safety=True)
     [alert] = care.alerts()
     acked = client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=care.therapist.headers)
     assert acked.status_code == 200, acked.json

@@ -18,6 +18,7 @@ from service.instruments.catalog import SAC8, SAC8_ID
 from service.notifications.compose import compose
 from service.notifications.models import OutboxMessage
 from tests.practice import IN_CLINIC_PAIR, PAST, complete, new_couple, new_session
+from tests.scenario import EMAIL_AND_CLINIC, CoupleInCare
 
 ITEMS = [item["key"] for item in SAC8["items"]]
 
@@ -29,24 +30,12 @@ def answers(value: int = 8, **overrides: int) -> dict[str, int]:
 @pytest.fixture
 def care(client, clinic):
     """A couple (Ana answers in the clinic, Ben by email) and one completed session."""
-    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
-    couple = new_couple(
-        client,
-        admin,
-        therapist.id,
-        partners=[
-            {"display_name": "Ana Lima", "feedback_channel": "in_clinic"},
-            {"display_name": "Ben Okoro", "email": "ben@example.org", "feedback_channel": "email"},
-        ],
-    )
-    booked = new_session(client, admin, couple)
-    done = client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=therapist.headers)
-    assert done.status_code == 200, done.json
+    couple = CoupleInCare(client, clinic, partners=EMAIL_AND_CLINIC)
     return {
-        "admin": admin,
-        "therapist": therapist,
-        "couple": couple,
-        "session": done.json,
+        "admin": couple.admin,
+        "therapist": couple.therapist,
+        "couple": couple.data,
+        "session": couple.complete(),
         "clinic": clinic,
     }
 

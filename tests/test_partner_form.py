@@ -19,7 +19,7 @@ from service.core.clock import utcnow
 from service.db import uow
 from service.feedback.models import FeedbackRequest
 from service.instruments.catalog import SAC8
-from tests.practice import new_couple, new_session
+from tests.scenario import CoupleInCare
 
 ITEMS = [item["key"] for item in SAC8["items"]]
 LABELS = {item["key"]: item["text"]["en"] for item in SAC8["items"]}
@@ -47,23 +47,14 @@ class Care:
 def completed_session(
     client, clinic, names: tuple[str, str] = ("Marisol Vega", "Theo Brandt")
 ) -> Care:
-    admin = clinic.staff("admin")
     therapist = clinic.staff("therapist", display_name="Dr Robin Hale")
-    couple = new_couple(
-        client,
-        admin,
-        therapist.id,
-        partners=[{"display_name": name, "feedback_channel": "in_clinic"} for name in names],
-    )
-    booked = new_session(client, admin, couple)
-    done = client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
-    assert done.status_code == 200, done.json
-    by_partner = {
-        partner["id"]: partner["display_name"].split()[0] for partner in couple["partners"]
-    }
-    urls = {by_partner[link["partner_id"]]: link["url"] for link in done.json["feedback_links"]}
+    partners = [{"display_name": name, "feedback_channel": "in_clinic"} for name in names]
+    couple = CoupleInCare(client, clinic, partners=partners, therapist=therapist)
+    done = couple.complete()
+    first_names = {p["id"]: p["display_name"].split()[0] for p in couple.data["partners"]}
+    urls = {first_names[link["partner_id"]]: link["url"] for link in done["feedback_links"]}
     assert len(urls) == 2 and all(urls.values())
-    return Care(clinic, admin, therapist, couple, booked["id"], urls)
+    return Care(clinic, couple.admin, therapist, couple.data, done["id"], urls)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from service.db.base import Base, tenant_tables
 from tests import database
 from tests.sample_rows import SampleWriter
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.committed]  # other processes and engines
 
 TENANT_TABLES = [table.name for table in tenant_tables()]
 

@@ -28,7 +28,7 @@ from service.notifications.models import OutboxMessage
 from service.settings import ROOT, Settings
 from service.worker.__main__ import build
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.committed]  # other processes and engines
 
 
 class Inbox:

@@ -4,7 +4,6 @@ and links the flows need. No flow logic here (that is `flows` and `server`)."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from joserfc.jwk import KeySet
 from service.auth import grants, tokens
 from service.clients import service as clients
 from service.core import context
+from service.core.clock import monotonic, utcnow
 from service.core.outbound import RefusedPeer, check_url, outbound_session
 from service.db import uow
 from service.settings import Settings
@@ -132,7 +132,7 @@ class Refresh(TokenMixin):
         return self.row.clinic_id
 
     def is_expired(self) -> bool:
-        now = datetime.now(UTC)
+        now = utcnow()
         return now >= self.row.idle_expires_at or now >= self.row.absolute_expires_at
 
     def is_revoked(self) -> bool:
@@ -176,7 +176,7 @@ class Access(TokenMixin):
         return self.clinic_id_text
 
     def is_expired(self) -> bool:
-        return int(self.claims["exp"]) <= time.time()
+        return int(self.claims["exp"]) <= utcnow().timestamp()
 
     def is_revoked(self) -> bool:
         with context.system_context("oauth token introspection"), uow.unit_of_work():
@@ -223,7 +223,7 @@ def _fetch_jwks(uri: str) -> dict | None:
     """A client's published JWKS, cached five minutes."""
     with _jwks_lock:
         cached = _jwks_cache.get(uri)
-        if cached and time.monotonic() - cached[0] < 300:
+        if cached and monotonic() - cached[0] < 300:
             return cached[1]
     try:  # a client-supplied URL: public HTTPS targets only (SSRF guard)
         check_url(uri, allow_private=False)
@@ -235,5 +235,5 @@ def _fetch_jwks(uri: str) -> dict | None:
     if not isinstance(data, dict):
         return None
     with _jwks_lock:
-        _jwks_cache[uri] = (time.monotonic(), data)
+        _jwks_cache[uri] = (monotonic(), data)
     return data

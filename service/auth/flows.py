@@ -7,7 +7,6 @@ default) is never registered."""
 from __future__ import annotations
 
 import math
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +38,7 @@ from service.auth.adapters import (
     endpoint,
     settings,
 )
+from service.core.clock import utcnow
 from service.core.ids import new_secret
 from service.core.text import plain_text
 
@@ -116,7 +116,7 @@ class AuthorizationCodeGrant(oauth2_grants.AuthorizationCodeGrant):
         if row.used_at is not None:
             grants.revoke_code_family(row)
             return None
-        if row.expires_at <= datetime.now(UTC):
+        if row.expires_at <= utcnow():
             return None
         return Code(row)
 
@@ -210,6 +210,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def verify_claims(self, claims: dict) -> None:
         registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(utcnow().timestamp()),
             leeway=self.leeway,
             iss={"essential": True},
             sub={"essential": True},
@@ -228,7 +229,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             isinstance(exp, bool)
             or not isinstance(exp, int | float)
             or not math.isfinite(exp)
-            or exp > time.time() + self._max_ttl()
+            or exp > utcnow().timestamp() + self._max_ttl()
         ):
             raise InvalidClientError(
                 description=f"The assertion must expire within {self._max_ttl()} seconds."

@@ -126,19 +126,9 @@ def redeem_authorization_code(
             if code.expires_at <= now:
                 raise GrantRefused("The code has expired.")
             member = _usable_staff(code.staff_id, since=code.created_at)
-            session.add(
-                RefreshToken(
-                    clinic_id=code.clinic_id,
-                    token_hash=digest(refresh_token),
-                    family_id=code.id,
-                    client_id=code.client_id,
-                    staff_id=code.staff_id,
-                    scope=code.scope,
-                    idle_expires_at=min(
-                        now + timedelta(seconds=idle_ttl), now + timedelta(seconds=absolute_ttl)
-                    ),
-                    absolute_expires_at=now + timedelta(seconds=absolute_ttl),
-                )
+            absolute = now + timedelta(seconds=absolute_ttl)
+            _add_link(
+                session, code, refresh_token, code.id, now + timedelta(seconds=idle_ttl), absolute
             )
     if replayed:
         raise GrantRefused("The code has been used.")
@@ -204,18 +194,8 @@ def rotate_refresh_token(
                 )
             )
             member = _usable_staff(old.staff_id, since=started or old.created_at)
-            session.add(
-                RefreshToken(
-                    clinic_id=old.clinic_id,
-                    token_hash=digest(new_token),
-                    family_id=old.family_id,
-                    client_id=old.client_id,
-                    staff_id=old.staff_id,
-                    scope=old.scope,
-                    idle_expires_at=min(now + timedelta(seconds=idle_ttl), old.absolute_expires_at),
-                    absolute_expires_at=old.absolute_expires_at,
-                )
-            )
+            idle = now + timedelta(seconds=idle_ttl)
+            _add_link(session, old, new_token, old.family_id, idle, old.absolute_expires_at)
     if reused:
         raise GrantRefused("The refresh token has already been used.")
     family_scopes = set(old.scope.split())
@@ -251,6 +231,29 @@ def refresh_token_active(token: RefreshToken) -> bool:
         except GrantRefused:
             return False
     return True
+
+
+def _add_link(
+    session: Session,
+    like: AuthorizationCode | RefreshToken,
+    token: str,
+    family_id: uuid.UUID,
+    idle_until: datetime,
+    absolute_until: datetime,
+) -> None:
+    """The next refresh token of a family, for the same staff member, client and scope."""
+    session.add(
+        RefreshToken(
+            clinic_id=like.clinic_id,
+            token_hash=digest(token),
+            family_id=family_id,
+            client_id=like.client_id,
+            staff_id=like.staff_id,
+            scope=like.scope,
+            idle_expires_at=min(idle_until, absolute_until),
+            absolute_expires_at=absolute_until,
+        )
+    )
 
 
 def _revoke_family(session: Session, family_id: uuid.UUID, now: datetime) -> None:

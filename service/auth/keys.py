@@ -4,13 +4,13 @@ published in the JWKS and keeps verifying until tokens it signed have expired.""
 from __future__ import annotations
 
 import threading
-import time
 
 import sqlalchemy as sa
 from joserfc.jwk import ECKey, KeySet
 
 from service.auth.models import SigningKey
 from service.core import context
+from service.core.clock import monotonic
 from service.core.ids import new_secret
 from service.db import uow
 
@@ -28,13 +28,13 @@ class _KeyCache:
 
     def public_keys(self, *, kid: str | None = None) -> KeySet:
         with self._lock:
-            stale = time.monotonic() - self._loaded_at > _CACHE_SECONDS
+            stale = monotonic() - self._loaded_at > _CACHE_SECONDS
             unknown = (
                 kid is not None and self._public is not None and not _has_kid(self._public, kid)
             )
             if self._public is None or stale or unknown:
                 self._public = KeySet.import_key_set({"keys": published_jwks()["keys"]})
-                self._loaded_at = time.monotonic()
+                self._loaded_at = monotonic()
             return self._public
 
     def clear(self) -> None:

@@ -4,7 +4,6 @@ checked against revocation and the holder's state, and revoked (RFC 7009). Clien
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ def access_token_claims(
     clinic_id: uuid.UUID | None = None,
     roles: Iterable[str] = (),
 ) -> dict[str, object]:
-    now = int(time.time())
+    now = int(utcnow().timestamp())
     claims: dict[str, object] = {
         "iss": issuer,
         "aud": issuer,
@@ -66,6 +65,7 @@ def verify(token: str, issuer: str) -> dict[str, Any] | None:
         kid = extract_compact(token.encode()).protected.get("kid")
         decoded = jwt.decode(token, keys.cache.public_keys(kid=kid), algorithms=[keys.ALGORITHM])
         registry = jwt.JWTClaimsRegistry(
+            now=_now,
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": issuer},
             exp={"essential": True},
@@ -78,6 +78,10 @@ def verify(token: str, issuer: str) -> dict[str, Any] | None:
     if decoded.header.get("typ") != "at+jwt":
         return None
     return decoded.claims
+
+
+def _now() -> int:
+    return int(utcnow().timestamp())
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:

@@ -1,7 +1,59 @@
-"""One source of 'now', always timezone-aware UTC."""
+"""One source of time for the whole process: `utcnow()` (always timezone-aware UTC) and
+`monotonic()` (for intervals and caches).
 
-from datetime import UTC, datetime
+The clock is injectable: tests install a `TravelClock` and move it forward (a link's expiry,
+an idle session, a settle delay) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class TravelClock(SystemClock):
+    """The real clock, moved forward by `advance` (both wall and monotonic time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.offset.total_seconds()
+
+
+_clock: SystemClock = SystemClock()
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return _clock.now()
+
+
+def monotonic() -> float:
+    return _clock.monotonic()
+
+
+@contextlib.contextmanager
+def using(clock: SystemClock) -> Iterator[SystemClock]:
+    """Run a block on another clock (tests)."""
+    global _clock
+    previous, _clock = _clock, clock
+    try:
+        yield clock
+    finally:
+        _clock = previous

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from service.core import context, metrics
+from service.core.clock import monotonic
 from service.core.errors import DomainError
 from service.db import uow
 from service.http import problems
@@ -42,9 +43,9 @@ class OriginAllowList:
         if origin in self._fixed or origin in self._loaded:
             return True
         with self._lock:
-            if time.monotonic() - self._loaded_at >= 1.0:
+            if monotonic() - self._loaded_at >= 1.0:
                 self._loaded = self._load()
-                self._loaded_at = time.monotonic()
+                self._loaded_at = monotonic()
         return origin in self._loaded
 
 

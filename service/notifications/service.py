@@ -14,6 +14,7 @@ from service.core.errors import Conflict, Invalid, NotFound
 from service.core.ids import new_id
 from service.core.paging import Key, Page, PageRequest
 from service.db import audit, uow
+from service.db.keyset import keyset_page
 from service.db.lookup import Lookup
 from service.notifications import webhooks
 from service.notifications.models import Event, OutboxMessage, WebhookEndpoint
@@ -252,10 +253,7 @@ def list_events(
 
     The cursor is returned even at the end of the feed, so a reader polls with it."""
     stmt = sa.select(Event).where(Event.created_at <= utcnow() - FEED_SETTLE)
-    if after is not None:
-        stmt = stmt.where(sa.tuple_(Event.created_at, Event.id) > sa.tuple_(*after))
-    rows = list(uow.session().scalars(stmt.order_by(Event.created_at, Event.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = keyset_page(stmt, Event, PageRequest(limit=limit, after=after))
+    rows = page.items
     last = (rows[-1].created_at, rows[-1].id) if rows else after
-    return [webhooks.event_item(row) for row in rows], last, more
+    return [webhooks.event_item(row) for row in rows], last, page.next_after is not None
