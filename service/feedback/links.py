@@ -58,11 +58,14 @@ class Completed:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a partner's token opens: one request, in one clinic."""
+    """What a partner's token opens: one request (for one session and instrument), in one
+    clinic. Read once, when the link is resolved."""
 
     clinic_id: uuid.UUID
     request_id: uuid.UUID
     partner_id: uuid.UUID
+    session_id: uuid.UUID
+    instrument_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -148,26 +151,23 @@ def resolve_token(token: str) -> Grant:
             raise Conflict("This feedback was already answered. Thank you.")
         if request.status == "expired" or request.expires_at <= utcnow():
             raise Gone("This feedback link has expired.")
-        return Grant(request.clinic_id, request.id, request.partner_id)
-
-
-def opened(grant: Grant) -> FeedbackRequest:
-    """The request behind a resolved link, in the partner's clinic."""
-    request = uow.session().get(FeedbackRequest, grant.request_id)
-    if request is None:
-        raise NotFound(INVALID)
-    return request
+        return Grant(
+            request.clinic_id,
+            request.id,
+            request.partner_id,
+            request.session_id,
+            request.instrument_id,
+        )
 
 
 def form(grant: Grant) -> Form:
     """What the partner sees: the questions, the session's date and therapist, their own first
     name. Reading it is audited."""
-    request = opened(grant)
-    booked = sessions.SESSIONS.get(request.session_id, audited=False)
-    instrument = instruments.get(request.instrument_id)
+    booked = sessions.SESSIONS.get(grant.session_id, audited=False)
+    instrument = instruments.get(grant.instrument_id)
     partner = couples.PARTNERS.get(grant.partner_id, audited=False)
     locale = clinics.locale()
-    audit.record("read", "feedback_request", request.id)
+    audit.record("read", "feedback_request", grant.request_id)
     return Form(
         clinic_name=clinics.name(),
         session_date=_clinic_date(booked.starts_at),

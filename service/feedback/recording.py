@@ -35,13 +35,12 @@ ANSWERED = "This feedback was already answered. Thank you."
 def submit(grant: links.Grant, data: dict[str, Any]) -> FeedbackResponse:
     """The partner's answers, from their link. The session row is locked first, so two
     partners answering at the same moment are evaluated one after the other."""
-    request = links.opened(grant)
-    booked = sessions.SESSIONS.get(request.session_id, lock=True, audited=False)
-    _close(request)
+    booked = sessions.SESSIONS.get(grant.session_id, lock=True, audited=False)
+    _close(grant.request_id)
     return _record(
         booked,
-        request.partner_id,
-        instruments.get(request.instrument_id),
+        grant.partner_id,
+        instruments.get(grant.instrument_id),
         data,
         source="partner_link",
         entered_by=None,
@@ -68,7 +67,7 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
         )
     )
     if request is not None:
-        _close(request)
+        _close(request.id)
         instrument = instruments.get(request.instrument_id)
     else:
         instrument = instruments.default_alliance()
@@ -83,11 +82,11 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
     )
 
 
-def _close(request: FeedbackRequest) -> None:
+def _close(request_id: uuid.UUID) -> None:
     """Open → answered, as a compare-and-set: a second submitter finds nothing to close."""
     closed = uow.session().execute(
         sa.update(FeedbackRequest)
-        .where(FeedbackRequest.id == request.id, FeedbackRequest.status.in_(links.OPEN))
+        .where(FeedbackRequest.id == request_id, FeedbackRequest.status.in_(links.OPEN))
         .values(status="answered", answered_at=utcnow())
         .execution_options(synchronize_session=False)
     )
