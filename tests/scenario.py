@@ -142,4 +142,11 @@ class CoupleInCare:
         return response.json["items"]
 
     def rules(self) -> dict[tuple[str, str | None], dict[str, Any]]:
-        return {(alert["rule"], alert["partner_id"]): alert for alert in self.alerts()}
+        """Every rule that fired in an alert's latest finding (leading or not), with the
+        partner it is about → that alert."""
+        return {
+            (rule, alert["partner_id"]): alert for alert in self.alerts() for rule in alert["rules"]
+        }
+
+    def concerns(self) -> dict[tuple[str, str | None], dict[str, Any]]:
+        return {(alert["concern"], alert["partner_id"]): alert for alert in self.alerts()}

@@ -32,6 +32,17 @@ START = datetime(2026, 1, 5, 17, tzinfo=UTC)
 WATCH = ("openness", "balance", "airtime")  # the SAC-8 watch items, 0-10 each
 HIGH_WATCH = dict.fromkeys(WATCH, 10.0)
 DEFAULT = Policy()
+# Round thresholds for the boundary tests (the defaults are calibrated on the bench and
+# checked in test_default_policy_is_the_design_table).
+TABLE = Policy.from_dict(
+    {
+        "low_alliance": {"threshold": 90},
+        "alliance_drop": {"threshold": 5},
+        "downward_trend": {"threshold": -2.5, "fall": 5},
+        "split_alliance": {"threshold": 10},
+        "watch_item": {"threshold": 70},
+    }
+)
 JT_NORMS = Norms(sd=6.14, reliability=0.75)  # SE 3.07: the DESIGN §8 test vector
 PROPERTY = settings(max_examples=75, deadline=None)
 
@@ -78,14 +89,14 @@ def couple(a, b, *, shares=None, totals=None, watch=None, safety=()):
     return histories, slots
 
 
-def fired(rule, history, policy=DEFAULT, norms=None, cutoff_pct=None):
+def fired(rule, history, policy=TABLE, norms=None, cutoff_pct=None):
     """(partner id, severity) of each decision of one rule."""
     partners, slots = history
     decisions = evaluate(partners, slots, policy, norms, cutoff_pct)
     return [(d.partner_id, d.severity) for d in decisions if d.rule == rule]
 
 
-def only_decision(rule, history, policy=DEFAULT, norms=None, cutoff_pct=None):
+def only_decision(rule, history, policy=TABLE, norms=None, cutoff_pct=None):
     partners, slots = history
     decisions = evaluate(partners, slots, policy, norms, cutoff_pct)
     [decision] = [d for d in decisions if d.rule == rule]
@@ -146,8 +157,10 @@ def test_alliance_drop_fires_on_a_fall_from_the_previous_score(newest, expected)
 )
 def test_drops_compare_with_the_partners_previous_score(a, totals, expected):
     partners, slots = couple(a, [95] * len(a), totals={A: totals})
-    decisions = evaluate(partners, slots, DEFAULT, JT_NORMS)
-    drops = [(d.partner_id, d.rule) for d in decisions if d.rule.endswith("_drop")]
+    decisions = evaluate(partners, slots, TABLE, JT_NORMS)
+    drops = [
+        (d.partner_id, d.rule) for d in decisions if d.rule in ("alliance_drop", "reliable_drop")
+    ]
     assert drops == expected
 
 
@@ -184,8 +197,8 @@ def test_downward_trend_needs_a_steep_slope_and_a_real_fall(pcts, expected):
     ("b_pct", "expected"),
     [
         pytest.param(89.99, [], id="gap 9.99 just below 10 does not fire"),
-        pytest.param(90.0, [(None, "warning")], id="gap 10 at the threshold fires"),
-        pytest.param(90.01, [(None, "warning")], id="gap 10.01 just above fires"),
+        pytest.param(90.0, [(A, "warning")], id="gap 10 at the threshold fires (A lower)"),
+        pytest.param(90.01, [(A, "warning")], id="gap 10.01 just above fires (A lower)"),
     ],
 )
 def test_split_alliance_fires_on_the_gap_between_partners(b_pct, expected):
@@ -295,7 +308,7 @@ def test_safety_concern_is_critical_at_once(safety, expected):
 )
 def test_a_clinic_threshold_replaces_the_default(rule, threshold, history, quiet, alarming):
     # quiet: just on the calm side of the clinic's threshold; alarming: at or just past it.
-    policy = with_rule(DEFAULT, rule, threshold=threshold)
+    policy = with_rule(TABLE, rule, threshold=threshold)
     assert fired(rule, history(quiet), policy) == []
     assert fired(rule, history(alarming), policy) != []
 
@@ -312,8 +325,10 @@ def test_jacobson_truax_vector_35_to_24_is_a_reliable_drop():
     assert computed["threshold"] == pytest.approx(8.51, abs=0.01)
     assert computed["rc_index"] == pytest.approx(-2.53, abs=0.01)
     assert (computed["previous"], computed["current"], computed["change"]) == (35, 24, -11)
-    assert decision.evidence["inputs"]["previous"] == {"session_id": "s0", "total": 35}
-    assert decision.evidence["inputs"]["current"] == {"session_id": "s1", "total": 24}
+    inputs = decision.evidence["inputs"]
+    assert inputs["previous"] == {"session_id": "s0", "total": 35, "session": 0}
+    assert inputs["current"] == {"session_id": "s1", "total": 24, "session": 1}
+    assert inputs["sessions_back"] == 1
     assert decision.evidence["thresholds"] == {
         "sd": 6.14,
         "reliability": 0.75,
@@ -331,9 +346,10 @@ def test_reliable_drop_needs_norms():
     assert fired("reliable_drop", couple([60, 40], [95, 95], totals={A: [35, 24]})) == []
 
 
-# A falling, side-lined, unsafe partner A: every rule but missing_feedback fires (with JT_NORMS).
-EVERY_RULE_BUT_MISSING = couple(
-    [95, 90, 85, 80],
+# A steady partner A who falls, is side-lined and unsafe: every rule but the silences fires
+# (with JT_NORMS and the TABLE policy).
+EVERY_RULE_BUT_SILENCES = couple(
+    [95, 95, 95, 80],
     [95, 95, 96, 98],
     shares=[30, 30, 30, 30],
     totals={A: [35, 33, 35, 24]},
@@ -343,10 +359,10 @@ EVERY_RULE_BUT_MISSING = couple(
 
 
 def test_evidence_is_complete_for_every_rule():
-    history = EVERY_RULE_BUT_MISSING
+    history = EVERY_RULE_BUT_SILENCES
     partners, slots = history
-    decisions = evaluate(partners, slots, DEFAULT, JT_NORMS)
-    assert {d.rule for d in decisions} == set(RULES) - {"missing_feedback"}
+    decisions = evaluate(partners, slots, TABLE, JT_NORMS)
+    assert {d.rule for d in decisions} == set(RULES) - {"missing_feedback", "couple_silent"}
     for decision in decisions:
         evidence = decision.evidence
         assert set(evidence) == {
@@ -368,7 +384,7 @@ def test_evidence_is_complete_for_every_rule():
 
 def test_split_records_who_is_lower_and_both_scores():
     decision = only_decision("split_alliance", couple([92], [75.5]))
-    assert decision.partner_id is None
+    assert decision.partner_id == B  # the alert is about the lower partner
     assert decision.evidence["inputs"]["current"] == {"session_id": "s0", "pcts": {A: 92, B: 75.5}}
     computed = decision.evidence["computed"]
     assert computed["lower_partner_id"] == B and computed["higher_partner_id"] == A
@@ -387,11 +403,22 @@ def test_split_records_who_is_lower_and_both_scores():
         ),
         pytest.param(
             [80, 85, 80],
-            [92, None, 95],
+            [92, None, 97],
             "critical",
             False,
             True,
-            id="wider than the last split, a session between: critical",
+            id="5 wider than the last split, a session between: critical",
+        ),
+        pytest.param(
+            [80, 85, 80],
+            [92, None, 96],
+            "warning",
+            False,
+            False,
+            id="only 4 wider than the last split, a session between: warning",
+        ),
+        pytest.param(
+            [80, 95], [95, 80], "warning", False, False, id="the lower partner flips: warning"
         ),
         pytest.param(
             [80, 85, 80],
@@ -411,9 +438,9 @@ def test_split_alliance_is_critical_when_it_persists_or_widens(a, b, severity, p
 
 
 def test_split_escalates_to_critical_whatever_the_configured_severity():
-    policy = with_rule(DEFAULT, "split_alliance", severity="info")
-    assert fired("split_alliance", couple([80], [95]), policy) == [(None, "info")]
-    assert fired("split_alliance", couple([80, 80], [95, 95]), policy) == [(None, "critical")]
+    policy = with_rule(TABLE, "split_alliance", severity="info")
+    assert fired("split_alliance", couple([80], [95]), policy) == [(A, "info")]
+    assert fired("split_alliance", couple([80, 80], [95, 95]), policy) == [(A, "critical")]
 
 
 def test_old_scores_raise_nothing_for_a_session_the_partner_did_not_answer():
@@ -439,15 +466,17 @@ def test_only_restricts_the_rules_evaluated():
 
 # --- disabled rules and the instrument cutoff -----------------------------------------------
 
-FIRING = {  # one history per rule that fires it under the default policy
+FIRING = {  # one history per rule that fires it under the TABLE policy
     "low_alliance": couple([80], [95]),
     "alliance_drop": couple([95, 89], [95, 95]),
     "reliable_drop": couple([95, 94], [95, 95], totals={A: [35, 24]}),
+    "personal_drop": couple([95, 95, 95, 84], [95] * 4),
     "downward_trend": couple([100, 97, 94, 91], [95] * 4),
     "split_alliance": couple([95], [80]),
     "watch_item": couple([95], [95], watch={B: {"openness": 2}}),
     "airtime_imbalance": couple([95, 95], [95, 95], shares=[70, 70]),
     "missing_feedback": couple([95, 95], [None, None]),
+    "couple_silent": couple([95, None, None], [95, None, None]),
     "safety_concern": couple([95], [95], safety={B}),
 }
 
@@ -455,8 +484,8 @@ FIRING = {  # one history per rule that fires it under the default policy
 @pytest.mark.parametrize("rule", [r for r in RULES if r != "safety_concern"])
 def test_a_disabled_rule_never_fires(rule):
     partners, slots = FIRING[rule]
-    enabled = evaluate(partners, slots, DEFAULT, JT_NORMS)
-    disabled = evaluate(partners, slots, with_rule(DEFAULT, rule, enabled=False), JT_NORMS)
+    enabled = evaluate(partners, slots, TABLE, JT_NORMS)
+    disabled = evaluate(partners, slots, with_rule(TABLE, rule, enabled=False), JT_NORMS)
     assert rule in {d.rule for d in enabled}
     assert [d for d in enabled if d.rule != rule] == disabled
 
@@ -518,14 +547,22 @@ def test_recompute_confirms_stored_evidence_and_rejects_tampered_evidence():
 def test_default_policy_is_the_design_table():
     assert Policy.default() == Policy() == Policy.from_dict({})
     assert Policy.default().to_dict() == {
-        "low_alliance": {"enabled": True, "threshold": 90, "severity": "warning"},
-        "alliance_drop": {"enabled": True, "threshold": 5, "severity": "warning"},
+        "low_alliance": {"enabled": True, "threshold": 75, "severity": "warning"},
+        "alliance_drop": {"enabled": True, "threshold": 18, "severity": "warning"},
         "reliable_drop": {"enabled": True, "severity": "critical"},
-        "downward_trend": {"enabled": True, "threshold": -2.5, "severity": "warning"},
-        "split_alliance": {"enabled": True, "threshold": 10, "severity": "warning"},
-        "watch_item": {"enabled": True, "threshold": 70, "severity": "warning"},
+        "personal_drop": {
+            "enabled": True,
+            "threshold": 2.75,
+            "severity": "warning",
+            "floor": 3.5,
+            "baseline": 3,
+        },
+        "downward_trend": {"enabled": True, "threshold": -3, "severity": "warning", "fall": 12},
+        "split_alliance": {"enabled": True, "threshold": 20, "severity": "warning", "widen": 5},
+        "watch_item": {"enabled": True, "threshold": 50, "severity": "warning"},
         "airtime_imbalance": {"enabled": True, "threshold": 35, "severity": "info"},
         "missing_feedback": {"enabled": True, "threshold": 2, "severity": "warning"},
+        "couple_silent": {"enabled": True, "threshold": 2, "severity": "warning"},
         "safety_concern": {"enabled": True, "severity": "critical"},
         "trend_window": 4,
     }
@@ -533,7 +570,9 @@ def test_default_policy_is_the_design_table():
 
 def test_missing_keys_fall_back_to_the_defaults():
     policy = Policy.from_dict({"split_alliance": {"threshold": 12}, "missing_feedback": {}})
-    assert policy.split_alliance == RuleSettings(enabled=True, threshold=12, severity="warning")
+    assert policy.split_alliance == RuleSettings(
+        enabled=True, threshold=12, severity="warning", options={"widen": 5}
+    )
     assert replace(policy, split_alliance=DEFAULT.split_alliance) == DEFAULT
 
 
@@ -652,11 +691,21 @@ def histories(draw):
 THRESHOLDS = {  # realistic ranges, so that rules fire often enough to be tested
     "low_alliance": st.integers(50, 100),
     "alliance_drop": st.floats(0.5, 30).map(lambda value: round(value, 2)),
+    "personal_drop": st.floats(0.5, 4).map(lambda value: round(value, 2)),
     "downward_trend": st.floats(-20, -0.5).map(lambda value: round(value, 2)),
     "split_alliance": st.floats(0.5, 40).map(lambda value: round(value, 2)),
     "watch_item": st.integers(0, 100),
     "airtime_imbalance": st.integers(0, 50),
     "missing_feedback": st.integers(1, 4),
+    "couple_silent": st.integers(1, 4),
+}
+OPTION_VALUES = {  # realistic ranges of the rules' own options
+    "personal_drop": {
+        "floor": st.floats(0.5, 8).map(lambda value: round(value, 2)),
+        "baseline": st.integers(2, 5),
+    },
+    "downward_trend": {"fall": st.floats(0.5, 30).map(lambda value: round(value, 2))},
+    "split_alliance": {"widen": st.floats(0.5, 20).map(lambda value: round(value, 2))},
 }
 
 
@@ -667,6 +716,7 @@ def policies(draw):
             enabled=draw(st.sampled_from([True, True, True, False])),
             threshold=draw(THRESHOLDS[rule]),
             severity=draw(st.sampled_from(SEVERITIES)),
+            options={name: draw(values) for name, values in OPTION_VALUES.get(rule, {}).items()},
         )
         for rule in THRESHOLDS
     }
@@ -686,9 +736,10 @@ def with_examples(*cases):
 
 
 KNOWN_CASES = [  # (history, policy, norms, cutoff_pct)
-    (EVERY_RULE_BUT_MISSING, DEFAULT, JT_NORMS, None),
-    (FIRING["missing_feedback"], DEFAULT, None, None),
-    (couple([80, 80], [95, 92]), DEFAULT, None, 85.0),  # a persisting split: critical
+    (EVERY_RULE_BUT_SILENCES, TABLE, JT_NORMS, None),
+    (FIRING["missing_feedback"], TABLE, None, None),
+    (FIRING["couple_silent"], TABLE, None, None),
+    (couple([80, 80], [95, 92]), TABLE, None, 85.0),  # a persisting split: critical
 ]
 
 
@@ -737,35 +788,41 @@ def test_constant_high_scores_raise_nothing(sessions, a_pct, b_pct, watch_value,
 # (the score, slope, item or share must sink further below it).
 STRICTER = {
     "low_alliance": -1,
-    "alliance_drop": +1,  # also the fall the downward trend needs
+    "alliance_drop": +1,
+    "personal_drop": +1,
     "downward_trend": -1,
     "split_alliance": +1,
     "watch_item": -1,
     "airtime_imbalance": -1,
     "missing_feedback": +1,
+    "couple_silent": +1,
 }
 LIMITS = {
     "low_alliance": 0,
     "alliance_drop": 100,
+    "personal_drop": 10,
     "downward_trend": -100,
     "split_alliance": 100,
     "watch_item": 0,
     "airtime_imbalance": 0,
     "missing_feedback": WINDOW,
+    "couple_silent": WINDOW,
 }
 
 
 @PROPERTY
 @given(histories(), policies(), norms, st.sampled_from(sorted(STRICTER)), st.floats(0, 1))
 @with_examples(
-    *[(EVERY_RULE_BUT_MISSING, DEFAULT, JT_NORMS, rule, 0.5) for rule in STRICTER],
-    (FIRING["missing_feedback"], DEFAULT, None, "missing_feedback", 1.0),
+    *[(EVERY_RULE_BUT_SILENCES, TABLE, JT_NORMS, rule, 0.5) for rule in STRICTER],
+    (FIRING["missing_feedback"], TABLE, None, "missing_feedback", 1.0),
+    (FIRING["couple_silent"], TABLE, None, "couple_silent", 1.0),
 )
 def test_a_stricter_threshold_never_adds_or_raises_alerts(history, policy, norms, rule, fraction):
     # fraction: how far the threshold moves from the policy's value towards the strictest one.
     current = policy.rule(rule).threshold
     moved = current + fraction * (LIMITS[rule] - current)
-    stricter_threshold = round(moved) if rule == "missing_feedback" else round(moved, 2)
+    whole = rule in ("missing_feedback", "couple_silent")
+    stricter_threshold = round(moved) if whole else round(moved, 2)
     stricter = with_rule(policy, rule, threshold=stricter_threshold)
     partners, slots = history
     before = severities(evaluate(partners, slots, policy, norms))
@@ -822,3 +879,146 @@ def test_the_rules_import_only_the_standard_library(module):
     }
     outside = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
     assert outside <= {"__future__"} | {f"service.alerts.{pure}" for pure in PURE}, outside
+
+
+# --- a partner is compared only with themselves, on one instrument --------------------------
+
+
+def test_a_steady_partners_fall_is_seen_against_their_own_baseline():
+    """98, 98, 98, then 88: ten points is noise for most partners, not for this one."""
+    decision = only_decision("personal_drop", couple([98, 98, 98, 88], [95] * 4), DEFAULT)
+    computed = decision.evidence["computed"]
+    assert (computed["baseline"], computed["spread"], computed["spread_used"]) == (98, 0, 3.5)
+    assert computed["limit"] == 88.38 and computed["below_by"] == 10
+    assert fired("alliance_drop", couple([98, 98, 98, 88], [95] * 4), DEFAULT) == []
+
+
+def test_one_noisy_session_of_a_swinging_partner_does_not_fire():
+    history = couple([95, 75, 92, 80, 90, 76], [95] * 6)
+    assert fired("personal_drop", history, DEFAULT) == []
+
+
+def instrument_switch(before: float, after: float, *, sessions: int = 3):
+    """A partner answering sac-8, then an SRS-shaped instrument (its own raw totals)."""
+    partners, slots = couple([before] * sessions + [after], [95] * (sessions + 1))
+    a = partners[0]
+    switched = tuple(
+        replace(o, instrument="srs@1", total=round(o.pct * 0.4, 2))
+        if i == sessions
+        else replace(o, instrument="sac-8@1")
+        for i, o in enumerate(a.observations)
+    )
+    return [replace(a, observations=switched), partners[1]], slots
+
+
+def test_a_new_instrument_starts_a_new_baseline():
+    partners, slots = instrument_switch(90, 60)  # 72/80 three times, then 24/40
+    decisions = evaluate(partners, slots, TABLE, JT_NORMS)
+    assert {d.rule for d in decisions if d.partner_id == A} & {
+        "alliance_drop",
+        "reliable_drop",
+        "personal_drop",
+        "downward_trend",
+    } == set()
+    low = next(d for d in decisions if d.rule == "low_alliance")  # the level itself still counts
+    assert low.evidence["inputs"]["pct"] == 60
+
+
+def test_the_evidence_says_when_a_new_baseline_started():
+    partners, slots = couple([90, 90, 90, 60, 50], [95] * 5)
+    a = partners[0]
+    switched = tuple(
+        replace(o, instrument="srs@1" if i >= 3 else "sac-8@1")
+        for i, o in enumerate(a.observations)
+    )
+    decision = only_decision(
+        "alliance_drop", ([replace(a, observations=switched), partners[1]], slots)
+    )
+    assert decision.evidence["inputs"]["instrument"] == "srs@1"
+    assert decision.evidence["inputs"]["new_baseline"] == {"other_instrument_answers_left_out": 3}
+    assert decision.evidence["computed"]["previous"] == 60
+
+
+def test_the_trend_counts_sessions_not_answers():
+    """Answers in sessions 0, 1, 2 and 5: the x axis keeps the sessions the partner skipped."""
+    history = couple([100, 95, 90, None, None, 80], [95] * 6)
+    decision = only_decision("downward_trend", history)
+    assert [p["session"] for p in decision.evidence["inputs"]["scores"]] == [0, 1, 2, 5]
+    assert decision.evidence["computed"]["slope"] == -3.93  # -2.5 had the answers been adjacent
+
+
+def test_missing_feedback_only_for_partners_who_are_asked():
+    partners, slots = couple([90, 90, 90], [90, None, None])
+    unasked = [replace(slot, asked=frozenset({A})) for slot in slots]
+    assert fired("missing_feedback", (partners, slots)) == [(B, "warning")]
+    assert fired("missing_feedback", (partners, unasked)) == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        pytest.param([90, None, None], [90, None, None], [(None, "warning")], id="both silent 2"),
+        pytest.param([90, 90, None], [90, None, None], [], id="one silent session: not yet"),
+        pytest.param([90, None, 90], [90, None, None], [], id="one answered: not the couple"),
+    ],
+)
+def test_couple_silent_when_both_asked_partners_stop_answering(a, b, expected):
+    assert fired("couple_silent", couple(a, b)) == expected
+
+
+# --- properties of the new rules ----------------------------------------------------------
+
+
+def raised(history, delta: float):
+    """The same history with partner A's newest answer `delta` points higher (capped)."""
+    partners, slots = history
+    a = partners[0]
+    if not a.observations or a.observations[-1].session_id != slots[-1].session_id:
+        return history
+    last = a.observations[-1]
+    pct = min(100.0, round(last.pct + delta, 2))
+    items = {key: min(10.0, value + delta / 10) for key, value in last.items.items()}
+    higher = replace(last, pct=pct, total=round(pct * 0.8, 2), items=items)
+    return [replace(a, observations=(*a.observations[:-1], higher)), partners[1]], slots
+
+
+@PROPERTY
+@given(histories(), policies(), norms, cutoffs, st.floats(0, 30))
+@with_examples((EVERY_RULE_BUT_SILENCES, TABLE, JT_NORMS, None, 10.0))
+def test_higher_answers_never_raise_more_alerts_about_that_partner(
+    history, policy, norms, cutoff_pct, delta
+):
+    partners, slots = history
+    about_a = lambda found: {d.rule for d in found if d.partner_id == A}  # noqa: E731
+    before = about_a(evaluate(partners, slots, policy, norms, cutoff_pct))
+    after = about_a(evaluate(*raised(history, delta), policy, norms, cutoff_pct))
+    assert after <= before
+
+
+@PROPERTY
+@given(
+    histories(),
+    policies(),
+    norms,
+    cutoffs,
+    st.sampled_from([0.25, 0.5, 2.0, 4.0]),  # exact in binary: the comparison is not blurred
+    st.integers(-50, 50),
+)
+@with_examples((EVERY_RULE_BUT_SILENCES, TABLE, JT_NORMS, None, 2.5, 10.0))
+def test_rules_do_not_depend_on_an_instruments_scale_or_offset(
+    history, policy, norms, cutoff_pct, scale, offset
+):
+    """Raw totals rescaled (with the norms' SD rescaled alike): the same decisions."""
+    partners, slots = history
+    moved = [
+        replace(
+            p,
+            observations=tuple(replace(o, total=o.total * scale + offset) for o in p.observations),
+        )
+        for p in partners
+    ]
+    rescaled = replace(norms, sd=norms.sd * scale) if norms else None
+    key = lambda found: [(d.rule, d.partner_id, d.severity) for d in found]  # noqa: E731
+    assert key(evaluate(partners, slots, policy, norms, cutoff_pct)) == key(
+        evaluate(moved, slots, policy, rescaled, cutoff_pct)
+    )

@@ -111,7 +111,9 @@ def test_seed_demo_histories_show_a_drop_a_split_and_a_missing_partner(app, clie
 def test_preview_over_the_demo_history_matches_the_stored_alerts(app, client):
     _, headers = _seeded_as_admin(app)
     stored = client.get("/v1/alerts?limit=200", headers=headers).json["items"]
-    assert {a["rule"] for a in stored} >= {"alliance_drop", "split_alliance", "missing_feedback"}
+    fired = {rule for alert in stored for rule in alert["rules"]}
+    assert fired >= {"split_alliance", "missing_feedback"}
+    assert fired & {"personal_drop", "alliance_drop", "downward_trend"}  # Jordan's drift
     policy = client.get("/v1/alert-policy", headers=headers).json
     preview = client.post("/v1/alert-policy/preview", json=policy, headers=headers).json
 
@@ -119,6 +121,7 @@ def test_preview_over_the_demo_history_matches_the_stored_alerts(app, client):
         return (
             alert["couple_id"],
             alert["partner_id"],
+            alert["concern"],
             alert["rule"],
             alert["severity"],
             alert["occurrences"],
@@ -128,3 +131,19 @@ def test_preview_over_the_demo_history_matches_the_stored_alerts(app, client):
 
     assert preview["total"] == len(stored)
     assert {key(a) for a in preview["alerts"]} == {key(a) for a in stored}
+
+
+def test_the_demos_stable_partners_raise_nothing(app, client):
+    out, headers = _seeded_as_admin(app)
+    stored = client.get("/v1/alerts?limit=200", headers=headers).json["items"]
+    couples = {
+        c["label"]: client.get(f"/v1/couples/{c['id']}", headers=headers).json
+        for c in out["couples"]
+    }
+    stable = {
+        partner["id"]: partner["display_name"]
+        for label, position in (("Jordan & Riley", 1), ("Priya & Tom", 0), ("Lee & Morgan", 0))
+        for partner in couples[label]["partners"]
+        if partner["position"] == position + 1
+    }
+    assert {stable[a["partner_id"]] for a in stored if a["partner_id"] in stable} == set()

@@ -158,9 +158,9 @@ def raise_alerts(clinic, count: int) -> None:
         kind="staff", subject=str(admin.id), clinic_id=clinic.id, roles=frozenset({"admin"})
     )
     seed_couples(clinic.id, therapist.id, count)
-    # 80 %: below the cutoff, while the watch items stay above theirs: one alert a couple.
+    # 70 %: below the cutoff, while the watch items stay above theirs: one alert a couple.
     low = {
-        key: 8
+        key: 7
         for key in (
             "heard",
             "respect",

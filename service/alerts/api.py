@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from service.alerts import evaluation, schemas, service
+from service.alerts import backtest, schemas, service
 from service.http import etags
 from service.http.extensions import Blueprint, if_match, require
 from service.http.pagination import paged
@@ -33,7 +33,7 @@ class Alerts(MethodView):
 @blp.route("/<uuid:alert_id>")
 class OneAlert(MethodView):
     @require("alerts.read")
-    @blp.response(200, schemas.AlertSchema)
+    @blp.response(200, schemas.AlertDetailSchema)
     def get(self, alert_id):
         return service.get(alert_id)
 
@@ -87,4 +87,4 @@ class Preview(MethodView):
     @policy_blp.arguments(schemas.PolicySchema)
     @policy_blp.response(200, schemas.PreviewSchema)
     def post(self, data):
-        return evaluation.preview(data)
+        return backtest.preview(data)

@@ -1,5 +1,5 @@
-"""Rules about the couple (DESIGN §8): a split between the partners, airtime, and missing
-feedback. Pure: standard library only."""
+"""Rules about the couple (DESIGN §8): a split between the partners (about the lower one),
+airtime, and asked partners who stay silent (one, or both). Pure: standard library only."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def _split_alliance_cases(context: Context) -> list[Case]:
     if current is None:
         return []
     previous = None
-    # The last earlier session both partners answered: a split there that persists (the session
-    # right before) or that the newest gap exceeds makes this one critical.
+    # The last earlier session both partners answered: the same partner lower there too (the
+    # session right before) or a gap that widened since makes this one critical.
     for distance, slot in enumerate(reversed(context.slots[:-1])):
         pcts = _pcts_for(context.partners, slot.session_id)
         if pcts is not None:
@@ -56,11 +56,14 @@ def _split_alliance_cases(context: Context) -> list[Case]:
             }
             break
     inputs = {"current": {"session_id": str(newest), "pcts": current}, "previous": previous}
-    return [Case(None, inputs)]
+    return [Case(_lower(current)[0], inputs)]
 
 
 def _split_alliance_thresholds(context: Context) -> dict[str, Any]:
-    return configured(context, "split_alliance", gap=context.policy.split_alliance.threshold)
+    settings = context.policy.split_alliance
+    return configured(
+        context, "split_alliance", gap=settings.threshold, widen=settings.option("widen")
+    )
 
 
 def _gap(pcts: Mapping[str, float]) -> float:
@@ -68,27 +71,34 @@ def _gap(pcts: Mapping[str, float]) -> float:
     return rounded(high - low)
 
 
+def _lower(pcts: Mapping[str, float]) -> tuple[str, str]:
+    """(lower partner id, higher partner id); ties go by id, so the evidence is stable."""
+    ordered = sorted(pcts.items(), key=lambda pair: (rounded(pair[1]), pair[0]))
+    return ordered[0][0], ordered[1][0]
+
+
 def _split_alliance_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]) -> Verdict:
     current = inputs["current"]["pcts"]
     if len(current) != 2:
         raise ValueError("a split needs exactly two partners")
-    (lower_id, lower_pct), (higher_id, higher_pct) = sorted(
-        ((partner_id, rounded(pct)) for partner_id, pct in current.items()),
-        key=lambda pair: (pair[1], pair[0]),
-    )
+    lower_id, higher_id = _lower(current)
     gap, limit = _gap(current), thresholds["gap"]
     previous = inputs["previous"]
     previous_gap = _gap(previous["pcts"]) if previous else None
-    was_split = previous_gap is not None and previous_gap >= limit
+    # Only a split with the same partner lower counts: when the lower partner flips, the
+    # therapist hears of the new lower partner at the usual severity, nothing more.
+    same_lower = previous_gap is not None and _lower(previous["pcts"])[0] == lower_id
+    was_split = same_lower and previous_gap >= limit
     persists = was_split and previous["consecutive"]
-    widened = was_split and gap > previous_gap
+    widened = was_split and gap - previous_gap >= thresholds["widen"]
     computed = {
         "gap": gap,
         "lower_partner_id": lower_id,
-        "lower_pct": lower_pct,
+        "lower_pct": rounded(current[lower_id]),
         "higher_partner_id": higher_id,
-        "higher_pct": higher_pct,
+        "higher_pct": rounded(current[higher_id]),
         "previous_gap": previous_gap,
+        "same_partner_lower": bool(same_lower),
         "persists": bool(persists),
         "widened": bool(widened),
     }
@@ -135,31 +145,42 @@ def _airtime_imbalance_check(inputs: Mapping[str, Any], thresholds: Mapping[str,
     return Verdict(thresholds["severity"] if fires else None, computed)
 
 
-# --- missing_feedback -----------------------------------------------------------------------
+# --- missing_feedback and couple_silent: asked partners who stay silent ----------------------
+
+
+def _sessions(context: Context) -> list[dict[str, Any]]:
+    partner_ids = sorted(str(history.partner_id) for history in context.partners)
+    return [
+        {
+            "session_id": str(slot.session_id),
+            "answered": sorted(str(p) for p in slot.answered),
+            "asked": [p for p in partner_ids if context.asked(slot, p)],
+        }
+        for slot in context.slots[-WINDOW:]
+    ]
 
 
 def _missing_feedback_cases(context: Context) -> list[Case]:
+    sessions = _sessions(context)
     partner_ids = [str(history.partner_id) for history in context.partners]
-    sessions = [
-        {"session_id": str(slot.session_id), "answered": sorted(str(p) for p in slot.answered)}
-        for slot in context.slots[-WINDOW:]
-    ]
     cases = []
     for partner_id in partner_ids:
         others = [other for other in partner_ids if other != partner_id]
         inputs = {"others": others, "sessions": sessions}
-        if others and _silent_run(partner_id, inputs) > 0:
+        if others:
             cases.append(Case(partner_id, {"partner_id": partner_id, **inputs}))
     return cases
 
 
 def _silent_run(partner_id: str, inputs: Mapping[str, Any]) -> int:
-    """Sessions running, newest back, the partner gave no feedback while every other partner
-    did. A session nobody answered ends the run: then the session, not the partner, is silent."""
+    """Sessions running, newest back, the partner was asked and gave no feedback while every
+    other partner did. A session the partner was not asked for, or nobody answered, ends the
+    run: then nothing is missing from them in particular."""
     run = 0
     for session in reversed(inputs["sessions"]):
         answered = set(session["answered"])
-        if partner_id in answered or not set(inputs["others"]) <= answered:
+        asked = partner_id in session.get("asked", [partner_id])
+        if not asked or partner_id in answered or not set(inputs["others"]) <= answered:
             break
         run += 1
     return run
@@ -179,6 +200,31 @@ def _missing_feedback_check(inputs: Mapping[str, Any], thresholds: Mapping[str, 
     return Verdict(thresholds["severity"] if fires else None, {"silent_sessions": run})
 
 
+def _couple_silent_cases(context: Context) -> list[Case]:
+    sessions = _sessions(context)
+    return [Case(None, {"sessions": sessions})] if any(s["asked"] for s in sessions) else []
+
+
+def _couple_silent_run(sessions: list[dict[str, Any]]) -> int:
+    """Sessions running, newest back, in which someone was asked and no one asked answered."""
+    run = 0
+    for session in reversed(sessions):
+        if not session["asked"] or set(session["asked"]) & set(session["answered"]):
+            break
+        run += 1
+    return run
+
+
+def _couple_silent_thresholds(context: Context) -> dict[str, Any]:
+    return configured(context, "couple_silent", sessions=context.policy.couple_silent.threshold)
+
+
+def _couple_silent_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]) -> Verdict:
+    run = _couple_silent_run(inputs["sessions"])
+    fires = run >= thresholds["sessions"]
+    return Verdict(thresholds["severity"] if fires else None, {"silent_sessions": run})
+
+
 COUPLE_RULES: dict[str, Rule] = {
     "split_alliance": Rule(
         _split_alliance_cases, _split_alliance_thresholds, _split_alliance_check
@@ -189,4 +235,5 @@ COUPLE_RULES: dict[str, Rule] = {
     "missing_feedback": Rule(
         _missing_feedback_cases, _missing_feedback_thresholds, _missing_feedback_check
     ),
+    "couple_silent": Rule(_couple_silent_cases, _couple_silent_thresholds, _couple_silent_check),
 }

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from service.alerts import recipients
 from service.alerts.explain import rule_words, severity_words
 from service.alerts.models import Alert
+from service.alerts.policy import SEVERITIES
 from service.clinics import service as clinics
-from service.core.clock import utcnow
 from service.couples import service as couples
 from service.db import audit, uow
 from service.notifications import service as notifications
@@ -27,38 +27,53 @@ from service.staff import service as staff
 ALERT_TOPIC, DIGEST_TOPIC, ESCALATION_TOPIC = "alert.email", "alert.digest", "alert.escalation"
 
 
-def alert_changed(alert: Alert, change: str, now: datetime | None = None) -> int:
-    """In the transaction that created an alert or raised its severity: the emails it causes.
-    Returns how many were enqueued."""
-    if change not in recipients.NOTIFY_ON:
-        return 0
-    now = now or utcnow()
+def announce(news: list[Alert], now: datetime) -> int:
+    """In the transaction of one submission: the emails its news causes, at most one per
+    person (most severe alert first). Returns how many were enqueued."""
+    per_person: dict[str, tuple[list[recipients.Delivery], list[Alert]]] = {}
+    for alert in sorted(news, key=lambda a: -SEVERITIES.index(a.severity)):
+        for delivery in _plan(alert, now):
+            entry = per_person.setdefault(delivery.to.email.lower(), ([], []))
+            entry[0].append(delivery)
+            entry[1].append(alert)
+    for deliveries, alerts in per_person.values():
+        [delivery] = recipients.one_per_person(deliveries)
+        _send(delivery, alerts)
+    return len(per_person)
+
+
+def _plan(alert: Alert, now: datetime) -> list[recipients.Delivery]:
     clinic = clinics.by_id(alert.clinic_id)
-    policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
-    deliveries = recipients.plan_alert(
+    return recipients.plan_alert(
         rule=alert.rule,
-        change=change,
         therapist=_person(staff.member(alert.therapist_id)),
         supervisors=_supervisors(alert.clinic_id),
-        policy=policy,
+        policy=recipients.EmailPolicy.from_dict(clinic.email_policy),
         timezone=clinic.timezone,
         now=now,
     )
-    values = {
-        **_about(alert, clinic, policy),
-        "severity": severity_words(alert.severity),
-    }
-    for delivery in deliveries:
-        notifications.enqueue_email(
-            clinic_id=clinic.id,
-            topic=ALERT_TOPIC,
-            to=delivery.to.email,
-            template="alert",
-            values={**values, "reason": delivery.reason},
-            meta={"alert_id": str(alert.id), "staff_id": str(delivery.to.staff_id)},
-            not_before=delivery.not_before,
-        )
-    return len(deliveries)
+
+
+def _send(delivery: recipients.Delivery, alerts: list[Alert]) -> None:
+    clinic = clinics.by_id(alerts[0].clinic_id)
+    policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
+    items = [
+        {**_about(alert, clinic, policy), "severity": severity_words(alert.severity)}
+        for alert in alerts
+    ]
+    notifications.enqueue_email(
+        clinic_id=clinic.id,
+        topic=ALERT_TOPIC,
+        to=delivery.to.email,
+        template="alert",
+        values={"alerts": items, "clinic_name": clinic.name, "reason": delivery.reason},
+        meta={
+            "alert_id": str(alerts[0].id),
+            "alert_ids": [str(alert.id) for alert in alerts],
+            "staff_id": str(delivery.to.staff_id),
+        },
+        not_before=delivery.not_before,
+    )
 
 
 def compose_digests(now: datetime) -> int:

@@ -2,27 +2,25 @@
 every entry point (partner link, partner form, staff entry, demo import): feedback never
 imports alerts. Also the worker's judgement of silences once links expire.
 
-Evaluation reads a bounded window (the last `WINDOW` completed sessions), so its cost stays
-flat however long a couple has been in care. The submit locks the session row first (in
-service.feedback.recording), so two partners answering at once are evaluated one after the
-other and a split between them is never lost.
+The database side of `service.alerts.engine`: read a bounded window (the last `WINDOW`
+completed sessions, so the cost stays flat however long a couple has been in care) and the
+couple's open alerts (locked), let the engine decide, store what changed. The submit locks the
+session row first (service.feedback.recording), so two partners answering at once are
+evaluated one after the other and a split between them is never lost.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections import Counter
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from service.alerts import emails, lifecycle, rules
+from service.alerts import emails, engine, lifecycle, rules
 from service.alerts import service as alerts
-from service.alerts.models import Alert
-from service.alerts.policy import WINDOW, Policy
-from service.couples import service as couples
+from service.alerts.models import Alert, AlertOccurrence
+from service.alerts.policy import WINDOW
+from service.core.clock import utcnow
 from service.db import uow
 from service.feedback import history, links, recording
 from service.feedback.history import History
@@ -30,9 +28,6 @@ from service.therapy_sessions import service as sessions
 
 if TYPE_CHECKING:
     from service.feedback.models import FeedbackResponse
-
-MISSING = "missing_feedback"
-PREVIEW_SAMPLE = 50
 
 
 def record_partner_feedback(grant: links.Grant, data: dict[str, Any]) -> FeedbackResponse:
@@ -48,137 +43,60 @@ def record_staff_entry(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackR
 
 
 def evaluate(response: FeedbackResponse) -> list[Alert]:
-    """Evaluate the rules for the session just answered and store what they decide."""
+    """Judge the session just answered and store what it changes."""
     window = history.history(response.couple_id, upto=response.session_at, size=WINDOW)
-    decisions = decide(window, alerts.current_policy())
-    return [_store(window.couple, decision) for decision in decisions]
-
-
-def evaluate_expired_links(couple_id: uuid.UUID, session_at: datetime) -> list[Alert]:
-    """A session's links expired: its silences are final, so judge `missing_feedback` on the
-    sessions up to it (the worker's expiry job calls this, in the clinic's context)."""
-    window = history.history(couple_id, upto=session_at, size=WINDOW)
-    partners, slots = _rule_inputs(window)
-    decisions = (
-        rules.evaluate(partners, slots, alerts.current_policy(), only={MISSING}) if slots else []
-    )
-    return [_store(window.couple, decision) for decision in decisions]
+    return _judge(window, engine.judge_submission, newest=response.instrument_id)
 
 
 def judge_silences(session_ids: set[uuid.UUID]) -> None:
-    """These sessions' links expired: judge each one's couple, oldest session first."""
+    """These sessions' links expired (the worker's job, in the clinic's context): their
+    silences are final, so judge each one's couple on it, oldest session first."""
     for booked in sessions.completed(session_ids):
-        evaluate_expired_links(booked.couple_id, booked.starts_at)
+        window = history.history(booked.couple_id, upto=booked.starts_at, size=WINDOW)
+        _judge(window, engine.judge_silences, newest=None)
 
 
-def decide(window: History, policy: Policy) -> list[rules.Decision]:
-    """Decisions for the newest session of the window. `missing_feedback` looks only at the
-    sessions before it: the newest one's links may still be answered."""
-    partners, slots = _rule_inputs(window)
-    if not slots:
-        return []
-    newest = window.responses.get(window.sessions[-1].id, [])
-    instrument = window.instruments.get(newest[0].instrument_id) if newest else None
-    norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
-    cutoff = instrument.cutoff_pct if instrument else None
-    now = rules.evaluate(partners, slots, policy, norms, cutoff, only=set(rules.RULES) - {MISSING})
-    earlier = (
-        rules.evaluate(
-            [
-                dataclasses.replace(
-                    p,
-                    observations=tuple(
-                        o for o in p.observations if o.session_id != slots[-1].session_id
-                    ),
-                )
-                for p in partners
-            ],
-            slots[:-1],
-            policy,
-            only={MISSING},
-        )
-        if len(slots) > 1
-        else []
-    )
-    return now + earlier
-
-
-def _store(couple: Any, decision: rules.Decision) -> Alert:
-    """Create or update the open alert for the decision's key (locked while we decide)."""
-    session = uow.session()
-    alert_key = lifecycle.key(str(couple.id), decision)
-    alert = session.scalar(sa.select(Alert).where(Alert.open_key == alert_key).with_for_update())
-    state, change = lifecycle.apply(_state(alert) if alert else None, decision)
-    if alert is None:
-        alert = Alert(
-            couple_id=couple.id,
-            therapist_id=couple.therapist_id,
-            open_key=alert_key,
-            partner_id=uuid.UUID(state.partner_id) if state.partner_id else None,
-            rule=state.rule,
-            first_session_id=uuid.UUID(state.first_session_id),
-            last_session_id=uuid.UUID(state.last_session_id),
-            severity=state.severity,
-            evidence=state.evidence,
-        )
-        session.add(alert)
-    else:
-        alert.severity, alert.occurrences, alert.evidence = (
-            state.severity,
-            state.occurrences,
-            state.evidence,
-        )
-        alert.last_session_id = uuid.UUID(state.last_session_id)
-        if change == "escalated":
-            alert.status = "open"  # a worse signal needs attention again, even if snoozed
-    session.flush()
-    if change != "same":
-        alerts.publish("alert.created" if change == "created" else "alert.updated", alert)
-    emails.alert_changed(alert, change)  # emails to staff when created or escalated
-    return alert
-
-
-def _state(alert: Alert) -> lifecycle.AlertState:
-    return lifecycle.AlertState(
-        alert.rule,
-        alert.severity,
-        str(alert.partner_id) if alert.partner_id else None,
-        alert.occurrences,
-        str(alert.first_session_id),
-        str(alert.last_session_id),
-        alert.evidence,
-    )
-
-
-def _rule_inputs(
-    window: History,
-) -> tuple[list[rules.PartnerHistory], list[rules.SessionSlot]]:
+def window_of(found: History, newest: uuid.UUID | None) -> engine.Window:
+    """The engine's view of a couple's feedback; norms and cutoff of `newest`'s instrument."""
+    couple = found.couple
     slots = [
         rules.SessionSlot(
             session_id=str(booked.id),
             session_at=booked.starts_at,
-            answered=frozenset(str(r.partner_id) for r in window.responses.get(booked.id, [])),
+            answered=frozenset(str(r.partner_id) for r in found.responses.get(booked.id, [])),
             time_shares=booked.time_shares,
+            asked=asked(couple),
         )
-        for booked in window.sessions
+        for booked in found.sessions
     ]
     partners = [
         rules.PartnerHistory(
             str(partner.id),
             tuple(
-                _observation(response, window)
-                for booked in window.sessions
-                for response in window.responses.get(booked.id, [])
+                observation(response, found)
+                for booked in found.sessions
+                for response in found.responses.get(booked.id, [])
                 if response.partner_id == partner.id
             ),
         )
-        for partner in window.couple.partners
+        for partner in couple.partners
     ]
-    return partners, slots
+    instrument = found.instruments.get(newest) if newest else None
+    norms = rules.Norms(**instrument.norms) if instrument and instrument.norms else None
+    cutoff = instrument.cutoff_pct if instrument else None
+    return engine.Window(str(couple.id), partners, slots, norms, cutoff)
 
 
-def _observation(response: FeedbackResponse, window: History) -> rules.Observation:
-    instrument = window.instruments[response.instrument_id]
+def asked(couple: Any) -> frozenset[str]:
+    """Partners who are asked for feedback: their channel is not `none` and their data was
+    not erased (only they can be missing)."""
+    return frozenset(
+        str(p.id) for p in couple.partners if p.feedback_channel != "none" and not p.erased_at
+    )
+
+
+def observation(response: FeedbackResponse, found: History) -> rules.Observation:
+    instrument = found.instruments[response.instrument_id]
     return rules.Observation(
         session_id=str(response.session_id),
         session_at=response.session_at,
@@ -191,43 +109,82 @@ def _observation(response: FeedbackResponse, window: History) -> rules.Observati
             if item.get("watch")
         },
         safety_concern=response.safety_concern,
+        instrument=f"{instrument.key}@{instrument.version}",
     )
 
 
-def preview(data: dict[str, Any]) -> dict[str, Any]:
-    """Replay a candidate policy over the clinic's whole history, writing nothing: what it
-    would have raised, counted per rule and severity, with a sample."""
-    candidate = alerts.parse_policy(data)
-    final: dict[str, tuple[str, lifecycle.AlertState]] = {}
-    for couple_id in uow.session().scalars(couples.COUPLES.ids()):
-        everything = history.history(couple_id)
-        for index, booked in enumerate(everything.sessions):
-            if not everything.responses.get(booked.id):
-                continue  # nobody answered: no submission, no evaluation
-            window = dataclasses.replace(
-                everything, sessions=everything.sessions[max(0, index + 1 - WINDOW) : index + 1]
-            )
-            for decision in decide(window, candidate):
-                alert_key = lifecycle.key(str(couple_id), decision)
-                state, _ = lifecycle.apply(final.get(alert_key, (None, None))[1], decision)
-                final[alert_key] = (str(couple_id), state)
-    counts = Counter((state.rule, state.severity) for _, state in final.values())
-    sample = [_preview_item(couple_id, state) for couple_id, state in final.values()]
-    return {
-        "total": len(final),
-        "counts": [{"rule": r, "severity": s, "count": n} for (r, s), n in sorted(counts.items())],
-        "alerts": sample[:PREVIEW_SAMPLE],
-    }
+def _judge(found: History, judge: Any, *, newest: uuid.UUID | None) -> list[Alert]:
+    if not found.sessions:
+        return []
+    now = utcnow()
+    open_alerts = _open_alerts(found.couple.id)
+    states = {key: _state(alert) for key, alert in open_alerts.items()}
+    steps = judge(window_of(found, newest), alerts.current_policy(), states, now)
+    news, changed = [], []
+    for alert_key, step in steps:
+        alert = _stored(found.couple, alert_key, step, open_alerts.get(alert_key))
+        changed.append(alert)
+        if lifecycle.notifies(step):
+            news.append(alert)
+    emails.announce(news, now)  # at most one email per person for this submission
+    return changed
 
 
-def _preview_item(couple_id: str, state: lifecycle.AlertState) -> dict[str, Any]:
-    return {
-        "couple_id": couple_id,
-        "partner_id": state.partner_id,
-        "rule": state.rule,
-        "severity": state.severity,
-        "occurrences": state.occurrences,
-        "first_session_id": state.first_session_id,
-        "last_session_id": state.last_session_id,
-        "evidence": state.evidence,
-    }
+def _open_alerts(couple_id: uuid.UUID) -> dict[str, Alert]:
+    """The couple's open alerts, locked while this submission decides (all of them, whoever
+    the caller: a safety concern is hidden from some readers, never from evaluation)."""
+    found = uow.session().scalars(
+        sa.select(Alert)
+        .where(Alert.couple_id == couple_id, Alert.open_key.is_not(None))
+        .with_for_update()
+    )
+    return {alert.open_key: alert for alert in found}
+
+
+def _stored(couple: Any, alert_key: str, step: lifecycle.Step, alert: Alert | None) -> Alert:
+    state, change = step.state, step.change
+    if alert is None:
+        alert = Alert(couple_id=couple.id, therapist_id=couple.therapist_id, open_key=alert_key)
+        uow.session().add(alert)
+    alert.concern, alert.rule, alert.severity = state.concern, state.rule, state.severity
+    alert.partner_id = uuid.UUID(state.partner_id) if state.partner_id else None
+    alert.occurrences, alert.evidence = state.occurrences, state.evidence
+    alert.first_session_id = uuid.UUID(state.first_session_id)
+    alert.last_session_id = uuid.UUID(state.last_session_id)
+    alert.last_session_at, alert.status = state.last_session_at, state.status
+    alert.recovered_at = (alert.recovered_at or utcnow()) if state.recovered else None
+    uow.session().flush()
+    if change.occurrence is not None:
+        uow.session().add(_occurrence(alert, change.occurrence))
+    if change.kind != "refreshed":
+        alerts.publish("alert.created" if change.kind == "created" else "alert.updated", alert)
+    return alert
+
+
+def _occurrence(alert: Alert, occurrence: dict[str, Any]) -> AlertOccurrence:
+    return AlertOccurrence(
+        alert_id=alert.id,
+        session_id=uuid.UUID(occurrence["session_id"]),
+        kind=occurrence["kind"],
+        severity=occurrence["severity"],
+        rules=occurrence["rules"],
+        severity_rose=occurrence["severity_rose"],
+        evidence=occurrence["evidence"],
+    )
+
+
+def _state(alert: Alert) -> lifecycle.AlertState:
+    return lifecycle.AlertState(
+        concern=alert.concern,
+        rule=alert.rule,
+        severity=alert.severity,
+        partner_id=str(alert.partner_id) if alert.partner_id else None,
+        occurrences=alert.occurrences,
+        first_session_id=str(alert.first_session_id),
+        last_session_id=str(alert.last_session_id),
+        last_session_at=alert.last_session_at,
+        evidence=alert.evidence,
+        status=alert.status,
+        snoozed_until=alert.snoozed_until,
+        recovered=alert.recovered_at is not None,
+    )

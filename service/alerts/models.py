@@ -19,10 +19,11 @@ class AlertPolicy(ClinicOwned, Versioned, Base):
 
 
 class Alert(ClinicOwned, Versioned, Base):
-    """A rule that fired for a couple (and a partner, unless couple-level).
+    """One concern about a couple (and a partner, unless couple-level), led by the strongest
+    rule of its latest finding (DESIGN §8: one concern, one alert).
 
     `open_key` is set while the alert is not resolved and is unique per clinic, so the
-    database itself keeps at most one open alert per (couple, partner or none, rule).
+    database itself keeps at most one open alert per (couple, partner or none, concern).
     """
 
     __tablename__ = "alerts"
@@ -41,6 +42,7 @@ class Alert(ClinicOwned, Versioned, Base):
     couple_id: Mapped[uuid.UUID]
     partner_id: Mapped[uuid.UUID | None]
     therapist_id: Mapped[uuid.UUID]
+    concern: Mapped[str] = mapped_column(sa.String(16))
     rule: Mapped[str] = mapped_column(sa.String(32))
     severity: Mapped[str] = mapped_column(sa.String(16))
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
@@ -49,6 +51,10 @@ class Alert(ClinicOwned, Versioned, Base):
     occurrences: Mapped[int] = mapped_column(default=1)
     first_session_id: Mapped[uuid.UUID]
     last_session_id: Mapped[uuid.UUID]
+    # The latest session the concern held in: a late answer for an older one never moves it.
+    last_session_at: Mapped[datetime]
+    # Set when the condition has not held for two answered sessions running (still open).
+    recovered_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[uuid.UUID | None]
     snoozed_until: Mapped[datetime | None]
@@ -57,3 +63,23 @@ class Alert(ClinicOwned, Versioned, Base):
     resolution_note: Mapped[str | None] = mapped_column(sa.String(2000))
     # When supervisors were told of an unacknowledged critical alert (once).
     escalated_at: Mapped[datetime | None]
+
+
+class AlertOccurrence(ClinicOwned, Base):
+    """Each session an alert's concern held in, with its own evidence: the session, the
+    severity, the rules that fired, and why severity rose (never overwritten)."""
+
+    __tablename__ = "alert_occurrences"
+    __table_args__ = ClinicOwned.tenant_table_args(
+        clinic_fk("alert_id", "alerts", ondelete="CASCADE"),
+        sa.Index(None, "clinic_id", "alert_id", "created_at"),
+        sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity"),
+    )
+
+    alert_id: Mapped[uuid.UUID]
+    session_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(sa.String(16))  # created escalated ticked relapsed repeated
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    rules: Mapped[list[str]] = mapped_column(sa.JSON)
+    severity_rose: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
+    evidence: Mapped[dict]

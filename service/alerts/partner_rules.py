@@ -1,5 +1,7 @@
-"""Rules about one partner's own answers (DESIGN §8): low alliance, drops, reliable change,
-trend, watch items and the private safety box. Pure: standard library only."""
+"""Rules about one partner's own answers (DESIGN §8): low alliance, drops (from the previous
+answer, reliable change, from their own baseline), trend, watch items and the private safety
+box. A partner is compared only with their earlier answers on the same instrument. Pure:
+standard library only."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from service.alerts.rule_base import (
     Rule,
     Verdict,
     about,
+    baseline_note,
+    comparable,
     configured,
     least_squares_slope,
     newest_answer,
+    placed,
     rounded,
     score,
 )
@@ -50,18 +55,25 @@ def _low_alliance_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]
     return Verdict(thresholds["severity"] if fires else None, {"pct": pct, "cutoff": cutoff})
 
 
-# --- alliance_drop and reliable_drop: the partner's previous score against the newest ---------
+# --- alliance_drop and reliable_drop: the partner's previous answer against the newest ------
 
 
 def _pair_cases(value: str) -> Callable[[Context], list[Case]]:
+    """The newest answer and the partner's previous answered session on the same instrument
+    (however many sessions back: the evidence says how many)."""
+
     def cases(context: Context) -> list[Case]:
         found = []
         for history in context.partners:
             current = newest_answer(history, context)
-            if current and len(history.observations) >= 2:
+            earlier = comparable(history, current) if current else []
+            if current and earlier:
+                previous, now = placed(earlier[-1], context, value), placed(current, context, value)
                 inputs = {
-                    "previous": score(history.observations[-2], value),
-                    "current": score(current, value),
+                    **baseline_note(history, current),
+                    "previous": previous,
+                    "current": now,
+                    "sessions_back": now["session"] - previous["session"],
                 }
                 found.append(about(history, inputs))
         return found
@@ -96,8 +108,8 @@ def _reliable_drop_thresholds(context: Context) -> dict[str, Any] | None:
 
 
 def _reliable_drop_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]) -> Verdict:
-    """Jacobson-Truax on RAW totals: SE = sd·√(1-r), Sdiff = √2·SE, a fall of z·Sdiff or more is
-    a reliable deterioration; rc_index = change / Sdiff."""
+    """Jacobson-Truax on RAW totals of one instrument: SE = sd·√(1-r), Sdiff = √2·SE, a fall of
+    z·Sdiff or more is a reliable deterioration; rc_index = change / Sdiff."""
     previous, current = float(inputs["previous"]["total"]), float(inputs["current"]["total"])
     standard_error = thresholds["sd"] * math.sqrt(1 - thresholds["reliability"])
     sdiff = math.sqrt(2) * standard_error
@@ -112,8 +124,59 @@ def _reliable_drop_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any
         "threshold": rounded(threshold),
         "rc_index": rounded(change / sdiff),
     }
-    fires = computed["change"] <= -computed["threshold"]
+    # Unrounded: rounding raw totals is not scale-free, and a rule must not depend on the
+    # instrument's units (the change and threshold scale together).
+    fires = change <= -threshold
     return Verdict(thresholds["severity"] if fires else None, computed)
+
+
+# --- personal_drop: a control chart on the partner's own answers --------------------------
+
+
+def _personal_drop_cases(context: Context) -> list[Case]:
+    needed = context.policy.personal_drop.option("baseline")
+    cases = []
+    for history in context.partners:
+        current = newest_answer(history, context)
+        earlier = comparable(history, current) if current else []
+        if current and len(earlier) >= needed:
+            inputs = {
+                **baseline_note(history, current),
+                "baseline": [placed(observation, context) for observation in earlier],
+                "current": placed(current, context),
+            }
+            cases.append(about(history, inputs))
+    return cases
+
+
+def _personal_drop_thresholds(context: Context) -> dict[str, Any]:
+    settings = context.policy.personal_drop
+    return configured(
+        context, "personal_drop", spreads=settings.threshold, floor=settings.option("floor")
+    )
+
+
+def _personal_drop_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]) -> Verdict:
+    """Below the partner's own mean by more than `spreads` times their spread (the standard
+    deviation of their earlier answers, never under `floor`: a partner who always answers the
+    same is not alarmed by one point)."""
+    earlier = [rounded(entry["pct"]) for entry in inputs["baseline"]]
+    if len(earlier) < 2:
+        raise ValueError("a baseline needs at least two answers")
+    mean = sum(earlier) / len(earlier)
+    spread = math.sqrt(sum((pct - mean) ** 2 for pct in earlier) / (len(earlier) - 1))
+    used = max(spread, thresholds["floor"])
+    current = rounded(inputs["current"]["pct"])
+    limit = rounded(mean - thresholds["spreads"] * used)
+    computed = {
+        "baseline": rounded(mean),
+        "spread": rounded(spread),
+        "spread_used": rounded(used),
+        "limit": limit,
+        "current": current,
+        "below_by": rounded(mean - current),
+    }
+    return Verdict(thresholds["severity"] if current < limit else None, computed)
 
 
 # --- downward_trend -------------------------------------------------------------------------
@@ -123,30 +186,38 @@ def _downward_trend_cases(context: Context) -> list[Case]:
     window = context.policy.trend_window
     cases = []
     for history in context.partners:
-        if newest_answer(history, context) and len(history.observations) >= window:
-            scores = [score(observation) for observation in history.observations[-window:]]
-            cases.append(about(history, {"scores": scores}))
+        current = newest_answer(history, context)
+        recent = [*comparable(history, current), current][-window:] if current else []
+        if current and len(recent) == window:
+            inputs = {
+                **baseline_note(history, current),
+                "scores": [placed(observation, context) for observation in recent],
+            }
+            cases.append(about(history, inputs))
     return cases
 
 
 def _downward_trend_thresholds(context: Context) -> dict[str, Any]:
-    policy = context.policy
-    # The fall over the window must also reach the drop threshold: a steep slope made of small
-    # wiggles is noise, not drift.
+    settings = context.policy.downward_trend
+    # The fall over the window must reach `fall` too: a steep slope made of small wiggles is
+    # noise, not drift.
     return configured(
         context,
         "downward_trend",
-        slope=policy.downward_trend.threshold,
-        fall=policy.alliance_drop.threshold,
-        window=policy.trend_window,
+        slope=settings.threshold,
+        fall=settings.option("fall"),
+        window=context.policy.trend_window,
     )
 
 
 def _downward_trend_check(inputs: Mapping[str, Any], thresholds: Mapping[str, Any]) -> Verdict:
-    pcts = [rounded(score["pct"]) for score in inputs["scores"]]
-    if len(pcts) != thresholds["window"]:
+    """Slope against the session (sessions nobody answered keep their place on the x axis)."""
+    points = inputs["scores"]
+    if len(points) != thresholds["window"]:
         raise ValueError("the scores do not fill the window")
-    slope, fall = rounded(least_squares_slope(pcts)), rounded(pcts[0] - pcts[-1])
+    xs = [float(point["session"]) for point in points]
+    pcts = [rounded(point["pct"]) for point in points]
+    slope, fall = rounded(least_squares_slope(xs, pcts)), rounded(pcts[0] - pcts[-1])
     fires = slope <= thresholds["slope"] and fall >= thresholds["fall"]
     computed = {"slope": slope, "fall": fall, "first": pcts[0], "last": pcts[-1]}
     return Verdict(thresholds["severity"] if fires else None, computed)
@@ -214,6 +285,7 @@ PARTNER_RULES: dict[str, Rule] = {
     "low_alliance": Rule(_low_alliance_cases, _low_alliance_thresholds, _low_alliance_check),
     "alliance_drop": Rule(_pair_cases("pct"), _alliance_drop_thresholds, _alliance_drop_check),
     "reliable_drop": Rule(_pair_cases("total"), _reliable_drop_thresholds, _reliable_drop_check),
+    "personal_drop": Rule(_personal_drop_cases, _personal_drop_thresholds, _personal_drop_check),
     "downward_trend": Rule(
         _downward_trend_cases, _downward_trend_thresholds, _downward_trend_check
     ),

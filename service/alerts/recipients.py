@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 SAFETY = "safety_concern"
 DIGESTS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-NOTIFY_ON = frozenset({"created", "escalated"})
 
 
 @dataclass(frozen=True)
@@ -62,16 +61,13 @@ class EmailPolicy:
 def plan_alert(
     *,
     rule: str,
-    change: str,
     therapist: Person | None,
     supervisors: list[Person],
     policy: EmailPolicy,
     timezone: str,
     now: datetime,
 ) -> list[Delivery]:
-    """The emails an alert change causes right now (digest readers get none)."""
-    if change not in NOTIFY_ON:
-        return []
+    """The emails an alert's news causes right now (digest readers get none)."""
     reachable = therapist is not None and therapist.active
     if rule == SAFETY or not reachable:
         people = ([(therapist, "therapist")] if reachable else []) + [
@@ -81,6 +77,21 @@ def plan_alert(
     if therapist.alert_emails in DIGESTS:
         return []
     return [Delivery(therapist, "therapist", quiet_until(now, policy, timezone))]
+
+
+def one_per_person(deliveries: list[Delivery]) -> list[Delivery]:
+    """One email per address for everything one submission changed: as early as its most
+    urgent alert allows, as a therapist if any of it is about their own couple."""
+    merged: dict[str, Delivery] = {}
+    for delivery in deliveries:
+        address = delivery.to.email.lower()
+        seen = merged.get(address)
+        if seen is None:
+            merged[address] = delivery
+            continue
+        reason = "therapist" if "therapist" in (seen.reason, delivery.reason) else seen.reason
+        merged[address] = Delivery(seen.to, reason, min(seen.not_before, delivery.not_before))
+    return list(merged.values())
 
 
 def plan_escalation(supervisors: list[Person], now: datetime) -> list[Delivery]:

@@ -24,6 +24,8 @@ class Observation:
     items: Mapping[str, float]  # item key -> answer
     watch_ranges: Mapping[str, tuple[float, float]]  # watch item key -> (min, max) of its scale
     safety_concern: bool = False
+    # "key@version": rules compare a partner only with earlier answers on the same instrument.
+    instrument: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class SessionSlot:
     session_at: datetime
     answered: frozenset[str]  # partner ids who gave feedback for it
     time_shares: Mapping[str, float] | None  # partner id -> percent recorded by the therapist
+    # Partner ids who were asked (channel not `none`, not erased); None: every partner.
+    asked: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,13 @@ class Context:
     def newest(self) -> SessionSlot:
         return self.slots[-1]
 
+    def position(self, session_id: str) -> int:
+        """The session's place in the window (0 = oldest): the x axis of every rule."""
+        return next(i for i, slot in enumerate(self.slots) if slot.session_id == session_id)
+
+    def asked(self, slot: SessionSlot, partner_id: str) -> bool:
+        return slot.asked is None or partner_id in slot.asked
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -110,6 +121,24 @@ def observation_for(history: PartnerHistory, session_id: str) -> Observation | N
     return None
 
 
+def comparable(history: PartnerHistory, current: Observation) -> list[Observation]:
+    """The partner's earlier answers on the current answer's instrument, oldest first: a new
+    instrument starts a new baseline."""
+    earlier = [o for o in history.observations if o.session_at < current.session_at]
+    return [o for o in earlier if o.instrument == current.instrument]
+
+
+def baseline_note(history: PartnerHistory, current: Observation) -> dict[str, Any]:
+    """What the evidence says about the comparison: the instrument, and whether earlier answers
+    on another instrument were left out (a new baseline)."""
+    earlier = [o for o in history.observations if o.session_at < current.session_at]
+    others = sum(1 for o in earlier if o.instrument != current.instrument)
+    note: dict[str, Any] = {"instrument": current.instrument}
+    if others:
+        note["new_baseline"] = {"other_instrument_answers_left_out": others}
+    return note
+
+
 def about(history: PartnerHistory, inputs: dict[str, Any]) -> Case:
     """A case about one partner; the evidence names the partner too."""
     partner_id = str(history.partner_id)
@@ -121,15 +150,18 @@ def score(observation: Observation, value: str = "pct") -> dict[str, Any]:
     return {"session_id": str(observation.session_id), value: float(getattr(observation, value))}
 
 
+def placed(observation: Observation, context: Context, value: str = "pct") -> dict[str, Any]:
+    """A score with its session's place in the window (for trends and "sessions back")."""
+    return {**score(observation, value), "session": context.position(observation.session_id)}
+
+
 def configured(context: Context, rule: str, **thresholds: Any) -> dict[str, Any]:
     return {**thresholds, "severity": context.policy.rule(rule).severity}
 
 
-def least_squares_slope(values: Sequence[float]) -> float:
-    """Least-squares slope of values against their position (per session)."""
-    count = len(values)
-    mean_x = (count - 1) / 2
-    mean_y = sum(values) / count
-    numerator = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values))
-    denominator = sum((x - mean_x) ** 2 for x in range(count))
+def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of `ys` against `xs` (sessions): points per session."""
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    numerator = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    denominator = sum((x - mean_x) ** 2 for x in xs)
     return numerator / denominator

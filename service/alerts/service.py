@@ -1,6 +1,7 @@
-"""Alert use-cases: reading alerts (scoped to the caller's caseload), acting on them
-(acknowledge, snooze, resolve), the clinic's policy, each couple's alliance with its active
-alerts, and the events an alert's changes publish. Evaluation is in `evaluation`.
+"""Alert use-cases: reading alerts (scoped to the caller's caseload, with their summary and
+explanation in words), acting on them (acknowledge, snooze, resolve), the clinic's policy, each
+couple's alliance with its active alerts, and the events an alert's changes publish.
+Evaluation is in `evaluation`, the policy preview in `backtest`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.alerts.models import Alert, AlertPolicy
+from service.alerts import explain
+from service.alerts.models import Alert, AlertOccurrence, AlertPolicy
 from service.alerts.policy import Policy, PolicyError
 from service.core import context
 from service.core.clock import utcnow
@@ -26,7 +28,7 @@ from service.notifications import service as notifications
 
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
-PRIVATE_RULE = "safety_concern"  # it reveals the private safety box (DESIGN §7)
+PRIVATE = "safety"  # a safety concern reveals the private safety box (DESIGN §7)
 
 
 def _visible(stmt: sa.Select[Any]) -> sa.Select[Any]:
@@ -35,7 +37,7 @@ def _visible(stmt: sa.Select[Any]) -> sa.Select[Any]:
     stmt = stmt.where(Alert.couple_id.in_(couples.COUPLES.ids()))
     actor = context.actor()
     if actor is None or actor.kind != "staff":
-        stmt = stmt.where(Alert.rule != PRIVATE_RULE)
+        stmt = stmt.where(Alert.concern != PRIVATE)
     return stmt
 
 
@@ -44,15 +46,45 @@ ALERTS = Lookup(Alert, "alert", "Alert not found.", visible=_visible)
 
 
 @dataclass(frozen=True)
+class AlertView:
+    """An alert as a clinician reads it: in words, with first names (never in emails,
+    webhooks or the feed), and for a single alert its occurrences."""
+
+    resource: Alert
+    summary: str
+    explanation: str
+    rules: list[str]
+    history: list[AlertOccurrence] | None = None
+
+
+@dataclass(frozen=True)
 class AllianceView:
     """A couple's alliance series with its active alerts."""
 
     resource: history.Alliance
-    alerts: list[Alert]
+    alerts: list[AlertView]
 
 
 def alliance(couple_id: uuid.UUID) -> AllianceView:
-    return AllianceView(history.alliance(couple_id), active_for_couple(couple_id))
+    return AllianceView(history.alliance(couple_id), present(active_for_couple(couple_id)))
+
+
+def present(found: list[Alert]) -> list[AlertView]:
+    """Alerts in words, with their partners' first names (one read for all of them)."""
+    names = couples.first_names({alert.couple_id for alert in found})
+    return [_view(alert, names) for alert in found]
+
+
+def _view(alert: Alert, names: dict[str, str], occurrences: list | None = None) -> AlertView:
+    evidence = alert.evidence or {}
+    rules = [evidence.get("rule", alert.rule)] + [o.get("rule") for o in evidence.get("others", [])]
+    return AlertView(
+        alert,
+        explain.summary(evidence, names),
+        explain.explanation(evidence, names),
+        [rule for rule in rules if rule],
+        occurrences,
+    )
 
 
 def current_policy() -> Policy:
@@ -84,14 +116,26 @@ def replace_policy(data: dict[str, Any], check_version: Any) -> tuple[Policy, in
 # -- alerts ---------------------------------------------------------------------------------
 
 
-def list_alerts(page: PageRequest, **filters: Any) -> Page[Alert]:
+def list_alerts(page: PageRequest, **filters: Any) -> Page[AlertView]:
     stmt = ALERTS.query()
-    for name in ("status", "severity", "rule", "couple_id", "partner_id", "therapist_id"):
+    for name in (
+        "status",
+        "severity",
+        "rule",
+        "concern",
+        "couple_id",
+        "partner_id",
+        "therapist_id",
+    ):
         if filters.get(name) is not None:
             stmt = stmt.where(getattr(Alert, name) == filters[name])
+    if filters.get("recovered") is not None:
+        recovered = Alert.recovered_at.is_not(None)
+        stmt = stmt.where(recovered if filters["recovered"] else ~recovered)
     if filters.get("since") is not None:
         stmt = stmt.where(Alert.updated_at >= filters["since"])
-    return ALERTS.page(stmt, page)
+    found = ALERTS.page(stmt, page)
+    return Page(present(found.items), found.next_after)
 
 
 def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
@@ -104,17 +148,43 @@ def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:
     )
 
 
-def get(alert_id: uuid.UUID) -> Alert:
-    return ALERTS.get(alert_id)
+def get(alert_id: uuid.UUID) -> AlertView:
+    """One alert, with each occurrence and its own evidence, oldest first."""
+    alert = ALERTS.get(alert_id)
+    occurrences = list(
+        uow.session().scalars(
+            sa.select(AlertOccurrence)
+            .where(AlertOccurrence.alert_id == alert.id)
+            .order_by(AlertOccurrence.created_at, AlertOccurrence.id)
+        )
+    )
+    return _view(alert, couples.first_names({alert.couple_id}), occurrences)
 
 
-def acknowledge(alert_id: uuid.UUID) -> Alert:
+def wake_snoozed(now: datetime) -> int:
+    """Job: snoozes end at their `until`; the alerts are open again (any clinic)."""
+    woken = (
+        uow.session()
+        .scalars(
+            sa.update(Alert)
+            .where(Alert.status == "snoozed", Alert.snoozed_until <= now)
+            .values(status="open")
+            .returning(Alert)
+        )
+        .all()
+    )
+    for alert in woken:
+        publish("alert.updated", alert)
+    return len(woken)
+
+
+def acknowledge(alert_id: uuid.UUID) -> AlertView:
     alert = _open(alert_id)
     alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), _who()
     return _changed(alert, "acknowledge", "alert.updated")
 
 
-def snooze(alert_id: uuid.UUID, until: datetime) -> Alert:
+def snooze(alert_id: uuid.UUID, until: datetime) -> AlertView:
     alert = _open(alert_id)
     if not utcnow() < until <= utcnow() + MAX_SNOOZE:
         raise Invalid(
@@ -125,7 +195,7 @@ def snooze(alert_id: uuid.UUID, until: datetime) -> Alert:
     return _changed(alert, "snooze", "alert.updated")
 
 
-def resolve(alert_id: uuid.UUID, note: str | None) -> Alert:
+def resolve(alert_id: uuid.UUID, note: str | None) -> AlertView:
     alert = _open(alert_id)
     alert.status, alert.resolved_at, alert.resolved_by = "resolved", utcnow(), _who()
     alert.resolution_note, alert.open_key = note, None  # the key is free: never reopened
@@ -159,17 +229,17 @@ def _open(alert_id: uuid.UUID) -> Alert:
     return alert
 
 
-def _changed(alert: Alert, action: str, topic: str) -> Alert:
+def _changed(alert: Alert, action: str, topic: str) -> AlertView:
     uow.session().flush()
     audit.record(action, "alert", alert.id)
     publish(topic, alert)
-    return alert
+    return present([alert])[0]
 
 
 def publish(topic: str, alert: Alert) -> None:
     """An event for webhooks and the feed; a safety concern never leaves for integrators."""
-    if alert.rule != PRIVATE_RULE:
-        notifications.enqueue_event(topic, _event(alert))
+    if alert.concern != PRIVATE:
+        notifications.enqueue_event(topic, _event(alert), clinic_id=alert.clinic_id)
 
 
 def _who() -> uuid.UUID | None:
@@ -183,6 +253,7 @@ def _event(alert: Alert) -> dict[str, Any]:
         "alert_id": str(alert.id),
         "couple_id": str(alert.couple_id),
         "partner_id": str(alert.partner_id) if alert.partner_id else None,
+        "concern": alert.concern,
         "rule": alert.rule,
         "severity": alert.severity,
         "status": alert.status,

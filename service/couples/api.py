@@ -86,7 +86,8 @@ class AllianceChart(MethodView):
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
     def get(self, couple_id):
         view = alerts.alliance(couple_id)
-        return Response(chart.render(view.resource, view.alerts), mimetype="image/svg+xml")
+        active = [alert.resource for alert in view.alerts]
+        return Response(chart.render(view.resource, active), mimetype="image/svg+xml")
 
 
 @blp.route("/<uuid:couple_id>/export")

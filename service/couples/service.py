@@ -206,6 +206,16 @@ def partners_of(couple_id: uuid.UUID) -> list[Partner]:
     return list(uow.session().scalars(stmt))
 
 
+def first_names(couple_ids: set[uuid.UUID]) -> dict[str, str]:
+    """Partner id → first name, for clinician-facing words (erased partners have none)."""
+    found = uow.session().execute(
+        sa.select(Partner.id, Partner.display_name).where(
+            Partner.couple_id.in_(couple_ids), Partner.erased_at.is_(None)
+        )
+    )
+    return {str(partner_id): name.split()[0] for partner_id, name in found if name.strip()}
+
+
 def label(couple_id: uuid.UUID) -> str | None:
     """A couple's label, for the emails of a clinic that opted in to show it."""
     couple = uow.session().get(Couple, couple_id)

@@ -65,14 +65,18 @@ def last_email_meta(clinic_id: uuid.UUID, topic: str, recipient: str) -> dict[st
     return dict(payload or {})
 
 
-def enqueue_event(topic: str, payload: dict) -> OutboxMessage:
+def enqueue_event(
+    topic: str, payload: dict, *, clinic_id: uuid.UUID | None = None
+) -> OutboxMessage:
     """A change event, in the caller's transaction: a row of the events feed, and an outbox
     row the worker fans out to the subscribed webhook endpoints. Payloads carry ids, never
-    PHI; receivers and feed readers dedupe on `event_id`."""
+    PHI; receivers and feed readers dedupe on `event_id`. `clinic_id` names the clinic where
+    there is no clinic in context (a job across clinics)."""
     session = uow.session()
-    event = Event(id=new_id(), topic=topic, payload=payload)
+    event = Event(id=new_id(), clinic_id=clinic_id, topic=topic, payload=payload)
     session.add(event)
     message = OutboxMessage(
+        clinic_id=clinic_id,
         channel="webhook",
         topic=topic,
         recipient="*",

@@ -6,6 +6,7 @@ import functools
 from datetime import timedelta
 
 from service.alerts import emails as alert_emails
+from service.alerts import service as alerts
 from service.db import uow
 from service.db.session import Database
 from service.notifications import email, webhooks
@@ -33,6 +34,7 @@ def build(settings: Settings) -> Worker:
                 ),
             ),
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
+            jobs.Job("wake_snoozed_alerts", timedelta(minutes=1), alerts.wake_snoozed),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),
