@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -501,3 +502,23 @@ def test_reading_alerts_is_audited(couple):
         f"/v1/audit-events?resource_id={alert['id']}&action=read", headers=couple.admin.headers
     ).json["items"]
     assert {e["actor_id"] for e in events} == {str(couple.admin.id), str(couple.therapist.id)}
+
+
+def test_the_chart_shows_the_cutoff_each_alert_and_each_missed_session(client, clinic):
+    care = CoupleInCare(
+        client,
+        clinic,
+        partners=[{"display_name": "A $\\frac{$ B"}, {"display_name": "Ben <b>"}],
+    )
+    care.session(answers(10), answers(10))
+    care.session(answers(10), None)  # Ben did not answer
+    care.session(answers(6), answers(10))  # Ana's drop: an alert on her line
+    svg = client.get(f"/v1/couples/{care.id}/alliance.svg", headers=care.therapist.headers)
+    assert svg.status_code == 200
+    root = ET.fromstring(svg.data)  # noqa: S314 - our own response
+    text = svg.get_data(as_text=True)
+    assert "Cutoff 75%" in text  # a line, labelled
+    assert "Drop (warning)" in text and "Split (warning)" in text  # alerts, by rule
+    assert "Ben &lt;b&gt;: no answer on" in text  # the missed session, on Ben's line
+    words = "".join(root.itertext())
+    assert "A $\\frac{$ B" in words and "Ben <b>" in words  # names are text, never markup

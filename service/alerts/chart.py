@@ -1,135 +1,218 @@
-"""The alliance chart a therapist reads at a glance, drawn by matplotlib as SVG.
+"""The alliance chart a therapist reads at a glance: an SVG built from a template, no plotting
+library (a render costs well under a millisecond).
 
-Both partners' lines over sessions, the band below the cutoff, the gap between the partners
-shaded, and an accessible <title> and <desc> describing what the chart shows.
+Both partners' lines over the couple's completed sessions (named in the legend), the clinic's
+cutoff as a line, each active alert marked and labelled by its rule, and each session a
+partner did not answer marked on that partner's line. It scales to a phone's width; its
+<title> and <desc> say in words what it shows. Every name is text: escaped, never markup.
 """
 
 from __future__ import annotations
 
-import io
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
-import matplotlib
+WIDTH, HEIGHT = 640, 340
+LEFT, RIGHT, TOP, BOTTOM = 52, 20, 56, 52
+COLOURS = ("#1d4ed8", "#b45309")  # blue and amber: told apart with colour blindness too
+DASHES = ("", "7 4")
+ALERT_COLOUR = "#b91c1c"
+LABELS = {
+    "low_alliance": "Low",
+    "alliance_drop": "Drop",
+    "reliable_drop": "Reliable drop",
+    "personal_drop": "Below usual",
+    "downward_trend": "Trend",
+    "split_alliance": "Split",
+    "watch_item": "Watch item",
+    "airtime_imbalance": "Airtime",
+    "missing_feedback": "Missing",
+    "couple_silent": "Silent",
+    "safety_concern": "Safety",
+}
 
-matplotlib.use("Agg")
-from matplotlib import dates as mdates
-from matplotlib.figure import Figure
 
-SVG = "http://www.w3.org/2000/svg"
-COLOURS = ("#1d4ed8", "#c2410c")  # blue and orange: distinguishable with colour blindness
-STYLES = ("-", "--")
-MARKERS = ("o", "s")
+@dataclass(frozen=True)
+class _Axes:
+    sessions: Sequence[tuple[str, datetime]]  # the couple's completed sessions, in order
 
-ET.register_namespace("", SVG)
-ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    def x(self, session_id: object) -> float:
+        index = next(i for i, (sid, _at) in enumerate(self.sessions) if sid == str(session_id))
+        span = max(1, len(self.sessions) - 1)
+        return round(
+            LEFT + (WIDTH - LEFT - RIGHT) * (index / span if len(self.sessions) > 1 else 0.5), 1
+        )
+
+    @staticmethod
+    def y(pct: float) -> float:
+        return round(TOP + (HEIGHT - TOP - BOTTOM) * (1 - max(0.0, min(100.0, pct)) / 100), 1)
 
 
-def render(alliance: Any, alerts: list[Any]) -> str:
-    figure = Figure(figsize=(8, 4.2), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    axes.axhspan(
-        0,
-        alliance.cutoff_pct,
-        color="#dc2626",
-        alpha=0.07,
-        label=f"Below cutoff ({alliance.cutoff_pct:g}%)",
-    )
+def render(alliance: Any, alerts: Sequence[Any]) -> str:
+    axes = _Axes([(str(session_id), at) for session_id, at in alliance.sessions])
+    parts = [_frame(alliance, alerts), _grid(axes, alliance.cutoff_pct)]
     for index, partner in enumerate(alliance.partners):
-        if not partner.points:
-            continue
-        axes.plot(
-            [p.session_at for p in partner.points],
-            [p.pct for p in partner.points],
-            STYLES[index % 2],
-            marker=MARKERS[index % 2],
-            color=COLOURS[index % 2],
-            linewidth=2,
-            label=partner.display_name,
+        parts.append(_line(axes, partner, index))
+    parts += [_alert(axes, alliance, alert) for alert in alerts if _point_of(alliance, alert)]
+    if not any(partner.points for partner in alliance.partners):
+        parts.append(_text(WIDTH / 2, HEIGHT / 2, "No feedback yet", anchor="middle"))
+    parts.append(_legend(alliance))
+    return "\n".join([*parts, "</svg>", ""])
+
+
+def _frame(alliance: Any, alerts: Sequence[Any]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
+        f'role="img" aria-labelledby="chart-title chart-desc" font-family="system-ui, sans-serif" '
+        f'font-size="13">\n<title id="chart-title">Alliance by session for both partners</title>\n'
+        f'<desc id="chart-desc">{escape(_description(alliance, alerts))}</desc>\n'
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
+    )
+
+
+def _grid(axes: _Axes, cutoff: float) -> str:
+    lines = []
+    for pct in (0, 25, 50, 75, 100):
+        y = axes.y(pct)
+        lines.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" stroke="#e5e7eb"/>'
+            + _text(LEFT - 8, y + 4, f"{pct}%", anchor="end", fill="#374151")
         )
-    _shade_gaps(axes, alliance)
-    _mark_alerts(axes, alliance, alerts)
-    axes.set_ylim(0, 100)
-    axes.set_ylabel("Alliance (% of scale)")
-    axes.set_title("Alliance by session")
-    axes.grid(axis="y", alpha=0.3)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %Y"))
-    figure.autofmt_xdate()
-    if any(partner.points for partner in alliance.partners):
-        axes.legend(loc="lower left", fontsize="small")
-    else:
-        axes.text(0.5, 0.5, "No feedback yet", ha="center", transform=axes.transAxes)
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "alliance"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    return _accessible(buffer.getvalue(), alliance, alerts)
+    y = axes.y(cutoff)
+    lines.append(
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" stroke="{ALERT_COLOUR}" '
+        f'stroke-width="1.5" stroke-dasharray="4 3"><title>Cutoff {cutoff:g}%</title></line>'
+        + _text(WIDTH - RIGHT, y - 5, f"Cutoff {cutoff:g}%", anchor="end", fill=ALERT_COLOUR)
+    )
+    every = max(1, len(axes.sessions) // 6)
+    for index, (session_id, at) in enumerate(axes.sessions):
+        if index % every == 0 or index == len(axes.sessions) - 1:
+            lines.append(
+                _text(
+                    axes.x(session_id),
+                    HEIGHT - BOTTOM + 18,
+                    f"{at:%-d %b}",
+                    anchor="middle",
+                    fill="#374151",
+                )
+            )
+    return "\n".join(lines)
 
 
-def _shade_gaps(axes: Any, alliance: Any) -> None:
-    by_session = {p.session_id: p for p in alliance.partners[0].points} if alliance.partners else {}
-    pairs = [
-        (by_session[p.session_id], p)
-        for partner in alliance.partners[1:]
-        for p in partner.points
-        if p.session_id in by_session
+def _line(axes: _Axes, partner: Any, index: int) -> str:
+    colour, dash = COLOURS[index % 2], DASHES[index % 2]
+    answered = {str(point.session_id) for point in partner.points}
+    coords = [(axes.x(p.session_id), axes.y(p.pct)) for p in partner.points]
+    parts = []
+    if len(coords) > 1:
+        path = " ".join(f"{x},{y}" for x, y in coords)
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2.5" '
+            f'stroke-dasharray="{dash}"/>'
+        )
+    name = escape(partner.display_name)
+    for point in partner.points:
+        x, y = axes.x(point.session_id), axes.y(point.pct)
+        parts.append(
+            _marker(x, y, colour, index, f"{name}: {point.pct:g}% on {point.session_at:%-d %b %Y}")
+        )
+    parts += [
+        _missed(axes, partner, sid, at, colour) for sid, at in axes.sessions if sid not in answered
     ]
-    if pairs:
-        axes.fill_between(
-            [a.session_at for a, _ in pairs],
-            [a.pct for a, _ in pairs],
-            [b.pct for _, b in pairs],
-            color="#6b7280",
-            alpha=0.18,
-            label="Gap between partners",
+    return "\n".join(parts)
+
+
+def _marker(x: float, y: float, colour: str, index: int, label: str) -> str:
+    shape = (
+        f'<circle cx="{x}" cy="{y}" r="4.5" fill="{colour}">'
+        if index % 2 == 0
+        else f'<rect x="{x - 4}" y="{y - 4}" width="8" height="8" fill="{colour}">'
+    )
+    closing = "</circle>" if index % 2 == 0 else "</rect>"
+    return f"{shape}<title>{label}</title>{closing}"
+
+
+def _missed(axes: _Axes, partner: Any, session_id: str, at: datetime, colour: str) -> str:
+    """A session the partner did not answer: a hollow mark on their line (at their last
+    answer's level before it, or at the bottom when they never answered)."""
+    before = [p for p in partner.points if p.session_at < at]
+    y = axes.y(before[-1].pct) if before else axes.y(0)
+    x = axes.x(session_id)
+    name = escape(partner.display_name)
+    return (
+        f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="{colour}" stroke-width="2">'
+        f"<title>{name}: no answer on {at:%-d %b %Y}</title></circle>"
+    )
+
+
+def _point_of(alliance: Any, alert: Any) -> tuple[Any, Any] | None:
+    for partner in alliance.partners:
+        if str(partner.partner_id) == str(alert.partner_id):
+            for point in partner.points:
+                if str(point.session_id) == str(alert.last_session_id):
+                    return partner, point
+    return None
+
+
+def _alert(axes: _Axes, alliance: Any, alert: Any) -> str:
+    partner, point = _point_of(alliance, alert)
+    x, y = axes.x(point.session_id), axes.y(point.pct)
+    label = LABELS.get(alert.rule, alert.rule.replace("_", " "))
+    return (
+        f'<g><circle cx="{x}" cy="{y}" r="10" fill="none" stroke="{ALERT_COLOUR}" '
+        f'stroke-width="2.5"/>'
+        + _text(
+            x,
+            max(TOP - 6, y - 15),
+            f"{label} ({alert.severity})",
+            anchor="middle",
+            fill=ALERT_COLOUR,
+            weight="600",
         )
+        + f"<title>Active alert for {escape(partner.display_name)}: {escape(label)}</title></g>"
+    )
 
 
-def _mark_alerts(axes: Any, alliance: Any, alerts: list[Any]) -> None:
-    """Ring the points where a partner's active alert was last raised."""
-    points = {
-        (str(partner.partner_id), str(point.session_id)): point
-        for partner in alliance.partners
-        for point in partner.points
-    }
-    marked = [
-        points[key]
-        for key in ((str(a.partner_id), str(a.last_session_id)) for a in alerts if a.partner_id)
-        if key in points
-    ]
-    if marked:
-        axes.scatter(
-            [p.session_at for p in marked],
-            [p.pct for p in marked],
-            s=160,
-            facecolors="none",
-            edgecolors="#b91c1c",
-            linewidths=2,
-            zorder=5,
-            label="Active alert",
+def _legend(alliance: Any) -> str:
+    items, x = [], LEFT
+    for index, partner in enumerate(alliance.partners):
+        colour = COLOURS[index % 2]
+        items.append(
+            f'<line x1="{x}" x2="{x + 22}" y1="22" y2="22" stroke="{colour}" stroke-width="2.5" '
+            f'stroke-dasharray="{DASHES[index % 2]}"/>'
+            + _marker(x + 11, 22, colour, index, escape(partner.display_name))
+            + _text(x + 28, 26, partner.display_name)
         )
+        x += 40 + 8 * min(24, len(partner.display_name))
+    return "\n".join(items)
 
 
-def _accessible(svg: str, alliance: Any, alerts: list[Any]) -> str:
-    root = ET.fromstring(svg.encode())  # noqa: S314 - our own matplotlib output
-    root.set("role", "img")
-    root.set("aria-labelledby", "chart-title chart-desc")
-    title = ET.Element(f"{{{SVG}}}title", {"id": "chart-title"})
-    title.text = "Alliance by session for both partners"
-    desc = ET.Element(f"{{{SVG}}}desc", {"id": "chart-desc"})
-    desc.text = _description(alliance, alerts)
-    root.insert(0, desc)
-    root.insert(0, title)
-    return ET.tostring(root, encoding="unicode")
+def _text(
+    x: float,
+    y: float,
+    words: str,
+    *,
+    anchor: str = "start",
+    fill: str = "#111827",
+    weight: str = "400",
+) -> str:
+    return (
+        f'<text x="{x}" y="{y}" text-anchor={quoteattr(anchor)} fill="{fill}" '
+        f'font-weight="{weight}">{escape(words)}</text>'
+    )
 
 
-def _description(alliance: Any, alerts: list[Any]) -> str:
+def _description(alliance: Any, alerts: Sequence[Any]) -> str:
     parts = []
     for partner in alliance.partners:
         if partner.points:
             last = partner.points[-1]
             parts.append(
-                f"{partner.display_name}: {len(partner.points)} sessions, latest "
-                f"{last.pct:g}% on {last.session_at:%d %b %Y}."
+                f"{partner.display_name}: {len(partner.points)} of {len(alliance.sessions)} "
+                f"sessions answered, latest {last.pct:g}% on {last.session_at:%d %b %Y}."
             )
         else:
             parts.append(f"{partner.display_name}: no feedback yet.")
@@ -137,9 +220,6 @@ def _description(alliance: Any, alerts: list[Any]) -> str:
         parts.append(f"Latest gap between partners: {alliance.gaps[-1].gap_pct:g} points.")
     parts.append(f"Cutoff: {alliance.cutoff_pct:g}%.")
     if alerts:
-        parts.append(
-            "Active alerts: "
-            + ", ".join(f"{a.rule.replace('_', ' ')} ({a.severity})" for a in alerts)
-            + "."
-        )
+        words = ", ".join(f"{a.rule.replace('_', ' ')} ({a.severity})" for a in alerts)
+        parts.append(f"Active alerts: {words}.")
     return " ".join(parts)

@@ -24,6 +24,7 @@ from service.couples import service as couples
 from service.db import audit, uow
 from service.db.lookup import Lookup
 from service.feedback import history
+from service.instruments import service as instruments
 from service.notifications import service as notifications
 
 MAX_SNOOZE = timedelta(days=90)
@@ -66,7 +67,14 @@ class AllianceView:
 
 
 def alliance(couple_id: uuid.UUID) -> AllianceView:
-    return AllianceView(history.alliance(couple_id), present(active_for_couple(couple_id)))
+    found = history.alliance(couple_id, cutoff_pct())
+    return AllianceView(found, present(active_for_couple(couple_id)))
+
+
+def cutoff_pct() -> float:
+    """The clinic's cutoff: its default instrument's own, else its policy's (DESIGN §8)."""
+    own = instruments.default_alliance().cutoff_pct
+    return own if own is not None else current_policy().low_alliance.threshold
 
 
 def present(found: list[Alert]) -> list[AlertView]:

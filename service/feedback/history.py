@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from service.instruments.models import Instrument
     from service.therapy_sessions.models import TherapySession
 
-DEFAULT_CUTOFF_PCT = 90.0  # SRS convention: 36 of 40 (DESIGN §8)
 RESPONSES = Lookup(FeedbackResponse, "feedback_response", "Feedback not found.")
 
 
@@ -43,6 +42,8 @@ class Alliance:
     cutoff_pct: float
     partners: list[series.PartnerSeries]
     gaps: list[series.Gap]
+    # The couple's completed sessions, oldest first: answered or not (the chart marks misses).
+    sessions: list[tuple[uuid.UUID, datetime]]
 
 
 def history(
@@ -63,8 +64,9 @@ def history(
     return History(couple, window, by_session, instruments.get_many(used) if used else {})
 
 
-def alliance(couple_id: uuid.UUID) -> Alliance:
-    """Each partner's scores per session, in order, and the gap between the partners."""
+def alliance(couple_id: uuid.UUID, cutoff_pct: float) -> Alliance:
+    """Each partner's scores per session, in order, and the gap between the partners;
+    `cutoff_pct` is the clinic's (alerts decide it)."""
     couple = couples.get(couple_id)
     found = list(
         uow.session().scalars(
@@ -75,7 +77,10 @@ def alliance(couple_id: uuid.UUID) -> Alliance:
     )
     RESPONSES.audit_read(found)
     partners, gaps = series.build(couple.partners, found)
-    return Alliance(couple.id, cutoff_pct(), partners, gaps)
+    completed = [
+        (b.id, b.starts_at) for b in sessions.of_couple(couple.id) if b.status == "completed"
+    ]
+    return Alliance(couple.id, cutoff_pct, partners, gaps, completed)
 
 
 def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:
@@ -89,9 +94,3 @@ def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:
     )
     RESPONSES.audit_read(found)
     return found
-
-
-def cutoff_pct() -> float:
-    """The clinic's default instrument's cutoff, else the SRS convention."""
-    cutoff = instruments.default_alliance().cutoff_pct
-    return DEFAULT_CUTOFF_PCT if cutoff is None else cutoff
