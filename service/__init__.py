@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.staff import pages as staff_pages
     from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
     from service.therapy_sessions import api as sessions_api
+    from service.web import clinician as clinician_pages
     from service.web import pages as web_pages
 
     settings = settings or Settings.from_env()
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)
-    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp):
+    pages = (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp, clinician_pages.blp)
+    for blueprint in pages:
         app.register_blueprint(blueprint)
     return app

@@ -34,6 +34,9 @@ class Settings:
     access_token_ttl: int = 900
     refresh_idle_ttl: int = 1800
     refresh_absolute_ttl: int = 12 * 3600
+    # The clinician pages' sign-in: ends after this long without a request, or at most this.
+    web_session_idle_ttl: int = 15 * 60
+    web_session_absolute_ttl: int = 12 * 3600
     authorization_code_ttl: int = 300
     client_assertion_max_ttl: int = 300
     invite_ttl: int = 7 * 24 * 3600
@@ -57,7 +60,8 @@ class Settings:
     smtp_from: str = "Alliance <no-reply@alliance.localhost>"
     smtp_timeout: int = 10
     mail_dir: str = str(ROOT / "var" / "mail")
-    # Where an alert email links to; "{alert_id}" is replaced. Empty: {base_url}/alerts/{alert_id}.
+    # Where an alert email links to; "{alert_id}" is replaced. Empty: the clinician pages'
+    # alert page, {base_url}/app/alerts/{alert_id}.
     alert_url_template: str = ""
     # Where a staff member changes how alert emails reach them (List-Unsubscribe of digests).
     email_preferences_url: str = ""
@@ -85,7 +89,7 @@ class Settings:
         return self.migration_database_url or self.database_url
 
     def alert_url(self, alert_id: object) -> str:
-        template = self.alert_url_template or f"{self.base_url.rstrip('/')}/alerts/{{alert_id}}"
+        template = self.alert_url_template or f"{self.base_url.rstrip('/')}/app/alerts/{{alert_id}}"
         return template.replace("{alert_id}", str(alert_id))
 
     @property

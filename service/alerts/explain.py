@@ -8,6 +8,7 @@ feed carry `rule_words` alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # The rule in words a therapist reads in an inbox (DESIGN §8 names).
@@ -167,3 +168,81 @@ _EXPLANATIONS: dict[str, Callable[[_Words], str]] = {
         f"their safety. Only clinicians see this."
     ),
 }
+
+
+# -- the evidence as a table ----------------------------------------------------------------
+
+FACT_LABELS = {
+    "pct": "Rating (%)",
+    "cutoff": "Cutoff (%)",
+    "previous": "Previous",
+    "current": "This session",
+    "drop": "Drop (points)",
+    "threshold": "Threshold",
+    "rc_index": "Reliable change index",
+    "baseline": "Usual level (%)",
+    "spread_used": "Usual variation (points)",
+    "below_by": "Below usual by (points)",
+    "limit": "Alerts below (%)",
+    "first": "First (%)",
+    "last": "Last (%)",
+    "slope": "Change per session (points)",
+    "window": "Sessions looked at",
+    "lower_pct": "Lower partner (%)",
+    "higher_pct": "Higher partner (%)",
+    "gap": "Gap (points)",
+    "previous_gap": "Previous gap (points)",
+    "persists": "Same lower partner as last session",
+    "widened": "Gap widened",
+    "low_items": "Questions in the alert range",
+    "share": "Talking time under (%)",
+    "sessions": "Sessions",
+    "silent_sessions": "Sessions without feedback",
+}
+HIDDEN_FACTS = {"severity", "cutoff_source"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One rule of a finding, for the evidence table: what it measured against what limit."""
+
+    rule: str
+    severity: str
+    measured: list[tuple[str, str]]
+    limits: list[tuple[str, str]]
+
+
+def facts(evidence: Mapping[str, Any]) -> list[Fact]:
+    """The leading rule's evidence, then the other rules of the finding."""
+    return [_fact(entry) for entry in [evidence, *(evidence.get("others") or [])]]
+
+
+def _fact(evidence: Mapping[str, Any]) -> Fact:
+    thresholds = evidence.get("thresholds") or {}
+    return Fact(
+        rule_words(str(evidence.get("rule", ""))),
+        severity_words(str(thresholds.get("severity", ""))),
+        _readable(evidence.get("computed") or {}),
+        _readable(thresholds),
+    )
+
+
+def _readable(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in values.items():
+        shown = _value(value)
+        if key not in HIDDEN_FACTS and not key.endswith("_id") and shown is not None:
+            rows.append((FACT_LABELS.get(key, key.replace("_", " ").capitalize()), shown))
+    return rows
+
+
+def _value(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_value(item)}" for key, item in sorted(value.items())) or None
+    return None

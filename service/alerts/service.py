@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.alerts import explain
+from service.alerts import chart, explain
 from service.alerts.models import Alert, AlertOccurrence, AlertPolicy
-from service.alerts.policy import Policy, PolicyError
+from service.alerts.policy import SEVERITIES, Policy, PolicyError
 from service.core import context
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid
@@ -30,6 +30,16 @@ from service.notifications import service as notifications
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
 PRIVATE = "safety"  # a safety concern reveals the private safety box (DESIGN §7)
+EQUALITY_FILTERS = (
+    "status",
+    "severity",
+    "rule",
+    "concern",
+    "couple_id",
+    "partner_id",
+    "therapist_id",
+)
+SEVERITY_RANK = sa.case({s: rank for rank, s in enumerate(SEVERITIES)}, value=Alert.severity)
 
 
 def _visible(stmt: sa.Select[Any]) -> sa.Select[Any]:
@@ -65,10 +75,16 @@ class AllianceView:
     resource: history.Alliance
     alerts: list[AlertView]
 
+    def chart(self) -> str:
+        """The SVG chart: both partners' lines, the cutoff, these active alerts."""
+        return chart.render(self.resource, [alert.resource for alert in self.alerts])
+
 
 def alliance(couple_id: uuid.UUID) -> AllianceView:
     found = history.alliance(couple_id, cutoff_pct())
-    return AllianceView(found, present(active_for_couple(couple_id)))
+    active = active_for_couple(couple_id)
+    ALERTS.audit_read(active)
+    return AllianceView(found, present(active))
 
 
 def cutoff_pct() -> float:
@@ -125,16 +141,52 @@ def replace_policy(data: dict[str, Any], check_version: Any) -> tuple[Policy, in
 
 
 def list_alerts(page: PageRequest, **filters: Any) -> Page[AlertView]:
-    stmt = ALERTS.query()
-    for name in (
-        "status",
-        "severity",
-        "rule",
-        "concern",
-        "couple_id",
-        "partner_id",
-        "therapist_id",
-    ):
+    found = ALERTS.page(_filtered(ALERTS.query(), filters), page)
+    return Page(present(found.items), found.next_after)
+
+
+@dataclass(frozen=True)
+class Inbox:
+    items: list[AlertView]
+    number: int
+    has_next: bool
+
+
+def inbox(number: int, size: int, statuses: tuple[str, ...], **filters: Any) -> Inbox:
+    """A numbered page of the caller's alerts, most severe first, then the longest waiting."""
+    stmt = (
+        _filtered(ALERTS.query().where(Alert.status.in_(statuses)), filters)
+        .order_by(SEVERITY_RANK.desc(), Alert.created_at, Alert.id)
+        .offset((number - 1) * size)
+        .limit(size + 1)
+    )
+    found = list(uow.session().scalars(stmt))
+    ALERTS.audit_read(found[:size])
+    return Inbox(present(found[:size]), number, len(found) > size)
+
+
+def alerting_couples(statuses: tuple[str, ...] = OPEN_STATUSES) -> dict[uuid.UUID, str]:
+    """Couple id → label, for the couples with alerts in these statuses the caller may see."""
+    stmt = ALERTS.query().where(Alert.status.in_(statuses)).with_only_columns(Alert.couple_id)
+    return couples.labels(set(uow.session().scalars(stmt.distinct())))
+
+
+def recently_resolved(couple_id: uuid.UUID, limit: int = 10) -> list[AlertView]:
+    """A couple's most recently resolved alerts, newest first."""
+    resolved = list(
+        uow.session().scalars(
+            ALERTS.query()
+            .where(Alert.couple_id == couple_id, Alert.status == "resolved")
+            .order_by(Alert.resolved_at.desc(), Alert.id)
+            .limit(limit)
+        )
+    )
+    ALERTS.audit_read(resolved)
+    return present(resolved)
+
+
+def _filtered(stmt: sa.Select[Any], filters: dict[str, Any]) -> sa.Select[Any]:
+    for name in EQUALITY_FILTERS:
         if filters.get(name) is not None:
             stmt = stmt.where(getattr(Alert, name) == filters[name])
     if filters.get("recovered") is not None:
@@ -142,8 +194,7 @@ def list_alerts(page: PageRequest, **filters: Any) -> Page[AlertView]:
         stmt = stmt.where(recovered if filters["recovered"] else ~recovered)
     if filters.get("since") is not None:
         stmt = stmt.where(Alert.updated_at >= filters["since"])
-    found = ALERTS.page(stmt, page)
-    return Page(present(found.items), found.next_after)
+    return stmt
 
 
 def active_for_couple(couple_id: uuid.UUID) -> list[Alert]:

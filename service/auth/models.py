@@ -79,3 +79,20 @@ class RevokedAccessToken(Base):
 
     jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class WebSession(ClinicOwned, Base):
+    """A clinician signed in to the pages under /app/. The cookie holds the token; only its
+    digest is stored. It ends at sign-out, after `idle` without a request, or at `absolute`."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = ClinicOwned.tenant_table_args(
+        clinic_fk("staff_id", "staff_members", ondelete="CASCADE"),
+        sa.Index(None, "clinic_id", "staff_id"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    staff_id: Mapped[uuid.UUID]
+    idle_expires_at: Mapped[datetime]
+    absolute_expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -4,7 +4,6 @@ couple's alliance (series, chart), the right of access (export) and erasure."""
 from flask import Response
 from flask.views import MethodView
 
-from service.alerts import chart
 from service.alerts import service as alerts
 from service.alerts.schemas import AllianceWithAlertsSchema
 from service.couples import schemas, service
@@ -85,9 +84,7 @@ class AllianceChart(MethodView):
     @require("feedback.read")
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
     def get(self, couple_id):
-        view = alerts.alliance(couple_id)
-        active = [alert.resource for alert in view.alerts]
-        return Response(chart.render(view.resource, active), mimetype="image/svg+xml")
+        return Response(alerts.alliance(couple_id).chart(), mimetype="image/svg+xml")
 
 
 @blp.route("/<uuid:couple_id>/export")

@@ -216,6 +216,14 @@ def first_names(couple_ids: set[uuid.UUID]) -> dict[str, str]:
     return {str(partner_id): name.split()[0] for partner_id, name in found if name.strip()}
 
 
+def labels(couple_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Couple id → label, for the visible ones of these couples (lists and filters)."""
+    found = uow.session().execute(
+        COUPLES.query().where(Couple.id.in_(couple_ids)).with_only_columns(Couple.id, Couple.label)
+    )
+    return dict(sorted(((c, label) for c, label in found), key=lambda row: row[1].casefold()))
+
+
 def label(couple_id: uuid.UUID) -> str | None:
     """A couple's label, for the emails of a clinic that opted in to show it."""
     couple = uow.session().get(Couple, couple_id)

@@ -44,6 +44,7 @@ class Alliance:
     gaps: list[series.Gap]
     # The couple's completed sessions, oldest first: answered or not (the chart marks misses).
     sessions: list[tuple[uuid.UUID, datetime]]
+    couple: Any  # with its partners and therapist, for pages that show them
 
 
 def history(
@@ -80,7 +81,7 @@ def alliance(couple_id: uuid.UUID, cutoff_pct: float) -> Alliance:
     completed = [
         (b.id, b.starts_at) for b in sessions.of_couple(couple.id) if b.status == "completed"
     ]
-    return Alliance(couple.id, cutoff_pct, partners, gaps, completed)
+    return Alliance(couple.id, cutoff_pct, partners, gaps, completed, couple)
 
 
 def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:

@@ -3,20 +3,18 @@ JavaScript. The link is the credential; the form carries a CSRF token kept in th
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
 from service.core.errors import Gone, Invalid, NotFound
-from service.core.ids import new_secret
+from service.http import forms
 from service.http.extensions import act_as, transactional
 from service.http.limits import limiter
 from service.staff import invites
 
 blp = Blueprint("staff_pages", __name__, template_folder="templates")
 
-_CSRF_KEY = "invite_csrf"
+CSRF_PURPOSE = "invite"
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -37,7 +35,7 @@ def set_password(token: str):
         return _unusable(error)
     if request.method == "GET":
         return _form(opened, 200, {})
-    if not _csrf_ok(request.form.get("csrf_token", "")):
+    if not forms.csrf_valid(CSRF_PURPOSE):
         expired = {"form": ["This form expired. Please enter your new password again."]}
         return _form(opened, 400, expired)
     act_as(opened.invitee)  # the link is the credential: the rest runs in their clinic
@@ -47,7 +45,7 @@ def set_password(token: str):
         return _form(opened, 422, error.errors or {})
     except (NotFound, Gone) as error:  # used or expired while the form was open
         return _unusable(error)
-    session.pop(_CSRF_KEY, None)
+    forms.forget(CSRF_PURPOSE)
     return _page("staff/password_set.html", 200, clinic_name=opened.clinic_name)
 
 
@@ -63,7 +61,7 @@ def _form(opened: invites.OpenInvite, status: int, errors: dict[str, list[str]])
         clinic_name=opened.clinic_name,
         errors=errors,
         min_length=invites.MIN_PASSWORD_LENGTH,
-        csrf_token=_csrf_token(),
+        csrf_token=forms.csrf_token(CSRF_PURPOSE),
     )
 
 
@@ -72,17 +70,6 @@ def _too_many_attempts(error: TooManyRequests):
     """A person at a form gets a page, not problem+json; `Retry-After` stays."""
     headers = {**_HEADERS, **{k: v for k, v in error.get_headers() if k != "Content-Type"}}
     return render_template("staff/too_many_attempts.html"), 429, headers
-
-
-def _csrf_token() -> str:
-    if _CSRF_KEY not in session:
-        session[_CSRF_KEY] = new_secret()
-    return session[_CSRF_KEY]
-
-
-def _csrf_ok(offered: str) -> bool:
-    expected = session.get(_CSRF_KEY)
-    return bool(expected) and hmac.compare_digest(expected, offered)
 
 
 def _page(template: str, status: int, error: Exception | None = None, **values: object):

@@ -158,6 +158,17 @@ def public_name(staff_id: uuid.UUID) -> str:
     return found.display_name if found is not None else ""
 
 
+def therapist_names() -> dict[uuid.UUID, str]:
+    """Therapist id → display name for the current clinic (inactive ones too: their couples'
+    alerts still name them), by name."""
+    found = uow.session().execute(
+        sa.select(StaffMember.id, StaffMember.display_name)
+        .where(StaffMember.role == "therapist")
+        .order_by(sa.func.lower(StaffMember.display_name), StaffMember.id)
+    )
+    return {staff_id: name for staff_id, name in found}
+
+
 def active_supervisors(clinic_id: uuid.UUID) -> list[StaffMember]:
     """Who hears of safety concerns and escalations (also from the worker, across clinics)."""
     return list(

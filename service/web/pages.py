@@ -27,6 +27,7 @@ from service.core.errors import Conflict, Gone, Invalid, NotFound
 from service.feedback import links, schemas
 from service.http.extensions import open_link, transactional
 from service.http.limits import limiter
+from service.web import security
 
 blp = Blueprint(
     "web",
@@ -37,18 +38,7 @@ blp = Blueprint(
     static_url_path="/static",
 )
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Robots-Tag": "noindex, nofollow",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-}
+security.protect(blp, "/f")
 MAX_TOKEN_LENGTH = 128  # real tokens are 43 characters; longer ones never reach the database
 MAX_RADIO_CHOICES = 21  # beyond this a row of radios is unusable: a number field instead
 MAX_ANSWER_LENGTH = 20
@@ -118,14 +108,6 @@ def _http_error(error: HTTPException):
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     heading, text = _PAGES.get(status, ("Something went wrong", "Please try again later."))
     return render_template("web/message.html", heading=heading, text=text), status, headers
-
-
-@blp.after_app_request
-def _headers(response):
-    """Every response under /f/ (pages, stylesheet, errors, even unmatched paths)."""
-    if request.path == "/f" or request.path.startswith("/f/"):
-        response.headers.update(HEADERS)
-    return response
 
 
 # -- helpers ----------------------------------------------------------------------------------

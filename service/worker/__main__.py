@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from service.alerts import emails as alert_emails
 from service.alerts import service as alerts
+from service.auth import web_sessions
 from service.db import uow
 from service.db.session import Database
 from service.notifications import email, webhooks
@@ -35,6 +36,7 @@ def build(settings: Settings) -> Worker:
             ),
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
             jobs.Job("wake_snoozed_alerts", timedelta(minutes=1), alerts.wake_snoozed),
+            jobs.Job("purge_web_sessions", timedelta(hours=1), web_sessions.purge_ended),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),
