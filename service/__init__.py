@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.db import uow
     from service.db.session import Database
     from service.feedback import api as feedback_api
+    from service.fhir import api as fhir_api
     from service.http import pipeline
     from service.http.extensions import SECURITY_SCHEME, Api, install_authenticator
     from service.http.fields import UUIDConverter
@@ -104,6 +105,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)
-    for blueprint in (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp):
+    for blueprint in (ops_api.blp, auth_api.blp, fhir_api.blp, staff_pages.blp, web_pages.blp):
         app.register_blueprint(blueprint)
     return app

@@ -206,6 +206,13 @@ def partners_of(couple_id: uuid.UUID) -> list[Partner]:
     return list(uow.session().scalars(stmt))
 
 
+def with_identifier(system: str, value: str) -> sa.Select[tuple[uuid.UUID]]:
+    """Ids of the partners holding an external identifier (an EHR's MRN): at most one."""
+    return sa.select(PartnerIdentifier.partner_id).where(
+        PartnerIdentifier.system == system, PartnerIdentifier.value == value
+    )
+
+
 def label(couple_id: uuid.UUID) -> str | None:
     """A couple's label, for the emails of a clinic that opted in to show it."""
     couple = uow.session().get(Couple, couple_id)

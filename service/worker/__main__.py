@@ -8,6 +8,7 @@ from datetime import timedelta
 from service.alerts import emails as alert_emails
 from service.db import uow
 from service.db.session import Database
+from service.fhir import export as fhir_export
 from service.notifications import email, webhooks
 from service.ops import logging as json_logging
 from service.settings import Settings
@@ -33,6 +34,16 @@ def build(settings: Settings) -> Worker:
                 ),
             ),
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
+            jobs.Job(
+                "run_fhir_exports",
+                timedelta(seconds=2),
+                functools.partial(fhir_export.run_queued, settings=settings),
+            ),
+            jobs.Job(
+                "purge_fhir_exports",
+                timedelta(minutes=10),
+                functools.partial(fhir_export.purge_expired, settings=settings),
+            ),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),
