@@ -285,8 +285,14 @@ def _json_body() -> Any:
         raise Malformed("The body is not valid JSON.") from exc
 
 
-@blp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unsupported(rest: str) -> Response:
+WRITES = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+@blp.route("/<kind>/<ident>/<path:rest>", methods=["GET", *WRITES])
+@blp.route("/<kind>/<ident>", methods=WRITES)
+@blp.route("/<kind>", methods=WRITES)
+def unsupported(**_path: str) -> Response:
+    """Anything else under /fhir/R4 (history, vread, writes outside a transaction)."""
     if request.method == "GET":
         return _outcome(404, "No such FHIR endpoint.")
     return _outcome(405, "This interaction is not supported.")

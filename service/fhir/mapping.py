@@ -85,8 +85,8 @@ def reference(kind: str, ident: object) -> dict[str, str]:
 
 
 def instant(moment: datetime) -> str:
-    """FHIR instant: UTC with milliseconds and `Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """FHIR instant: UTC with microseconds (as stored, so searches agree) and `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _resource(kind: str, ident: object, last_updated: datetime, **fields: Any) -> dict[str, Any]:
