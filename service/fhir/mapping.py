@@ -268,7 +268,7 @@ def questionnaire_response(response: Any, instrument: Any, base: str) -> dict[st
             "Encounter", partner_encounter_id(response.session_id, response.partner_id)
         ),
         authored=instant(response.created_at),
-        author=_author(response),
+        author=reference("Patient", response.partner_id),  # staff may have typed it in
         source=reference("Patient", response.partner_id),
         item=[
             _answer(item, answers[item["key"]])
@@ -276,12 +276,6 @@ def questionnaire_response(response: Any, instrument: Any, base: str) -> dict[st
             if item["key"] in answers
         ],
     )
-
-
-def _author(response: Any) -> dict[str, str]:
-    if response.source == "staff_entry" and response.entered_by is not None:
-        return reference("Practitioner", response.entered_by)
-    return reference("Patient", response.partner_id)
 
 
 def _answer(item: Mapping[str, Any], value: float) -> dict[str, Any]:
