@@ -16,14 +16,27 @@ ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 REQUIRED_CODES: dict[str, dict[str, set[str]]] = {
     "Encounter": {
         "status": {
-            "planned", "arrived", "triaged", "in-progress", "onleave", "finished",
-            "cancelled", "entered-in-error", "unknown",
+            "planned",
+            "arrived",
+            "triaged",
+            "in-progress",
+            "onleave",
+            "finished",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
         },
     },
     "Observation": {
         "status": {
-            "registered", "preliminary", "final", "amended", "corrected", "cancelled",
-            "entered-in-error", "unknown",
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
         },
     },
     "QuestionnaireResponse": {
@@ -34,18 +47,51 @@ REQUIRED_CODES: dict[str, dict[str, set[str]]] = {
     "Group": {"type": {"person", "animal", "practitioner", "device", "medication", "substance"}},
     "Bundle": {
         "type": {
-            "document", "message", "transaction", "transaction-response", "batch",
-            "batch-response", "history", "searchset", "collection",
+            "document",
+            "message",
+            "transaction",
+            "transaction-response",
+            "batch",
+            "batch-response",
+            "history",
+            "searchset",
+            "collection",
         },
     },
 }
 TELECOM_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 TELECOM_USES = {"home", "work", "temp", "old", "mobile"}
 ITEM_TYPES = {
-    "group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time", "string",
-    "text", "url", "choice", "open-choice", "attachment", "reference", "quantity",
+    "group",
+    "display",
+    "boolean",
+    "decimal",
+    "integer",
+    "date",
+    "dateTime",
+    "time",
+    "string",
+    "text",
+    "url",
+    "choice",
+    "open-choice",
+    "attachment",
+    "reference",
+    "quantity",
 }
-ENCOUNTER_CLASSES = {"AMB", "VR", "EMER", "FLD", "HH", "IMP", "ACUTE", "NONAC", "OBSENC", "PRENC", "SS"}
+ENCOUNTER_CLASSES = {
+    "AMB",
+    "VR",
+    "EMER",
+    "FLD",
+    "HH",
+    "IMP",
+    "ACUTE",
+    "NONAC",
+    "OBSENC",
+    "PRENC",
+    "SS",
+}
 
 # Reference targets (R4): (type, element) → allowed target types.
 TARGETS: dict[tuple[str, str], set[str]] = {
@@ -56,25 +102,52 @@ TARGETS: dict[tuple[str, str], set[str]] = {
     ("Observation", "subject"): {"Patient", "Group", "Device", "Location"},
     ("Observation", "encounter"): {"Encounter"},
     ("Observation", "derivedFrom"): {
-        "DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse", "Observation",
+        "DocumentReference",
+        "ImagingStudy",
+        "Media",
+        "QuestionnaireResponse",
+        "Observation",
         "MolecularSequence",
     },
     ("QuestionnaireResponse", "encounter"): {"Encounter"},
     ("QuestionnaireResponse", "author"): {
-        "Device", "Practitioner", "PractitionerRole", "Patient", "RelatedPerson", "Organization",
+        "Device",
+        "Practitioner",
+        "PractitionerRole",
+        "Patient",
+        "RelatedPerson",
+        "Organization",
     },
     ("QuestionnaireResponse", "source"): {
-        "Patient", "Practitioner", "PractitionerRole", "RelatedPerson",
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "RelatedPerson",
     },
     ("Flag", "subject"): {
-        "Patient", "Location", "Group", "Organization", "Practitioner", "PlanDefinition",
-        "Medication", "Procedure",
+        "Patient",
+        "Location",
+        "Group",
+        "Organization",
+        "Practitioner",
+        "PlanDefinition",
+        "Medication",
+        "Procedure",
     },
     ("Group", "entity"): {
-        "Patient", "Practitioner", "PractitionerRole", "Device", "Medication", "Substance", "Group",
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Device",
+        "Medication",
+        "Substance",
+        "Group",
     },
     ("Group", "managingEntity"): {
-        "Organization", "RelatedPerson", "Practitioner", "PractitionerRole",
+        "Organization",
+        "RelatedPerson",
+        "Practitioner",
+        "PractitionerRole",
     },
     ("PractitionerRole", "practitioner"): {"Practitioner"},
     ("PractitionerRole", "organization"): {"Organization"},
@@ -89,7 +162,8 @@ def check(resource: Mapping[str, Any]) -> None:
     get_fhir_model_class(kind).model_validate(dict(resource))
     if kind == "Bundle":
         for entry in resource.get("entry", []):
-            check(entry["resource"])
+            if "resource" in entry:
+                check(entry["resource"])
     if "id" in resource:
         assert ID.fullmatch(resource["id"]), resource["id"]
     for element, allowed in REQUIRED_CODES.get(kind, {}).items():

@@ -36,9 +36,7 @@ def reader(clinic):
 
 
 def get(client, path: str, caller, **query) -> dict:
-    response = client.get(
-        FHIR + path, query_string=query or None, headers=caller.headers
-    )
+    response = client.get(FHIR + path, query_string=query or None, headers=caller.headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/fhir+json"
     return response.json
@@ -100,7 +98,9 @@ def test_a_session_is_one_encounter_for_the_couple_and_one_per_partner(client, c
     sessions = [e for e in encounters if "partOf" not in e]
     assert {e["subject"]["reference"] for e in sessions} == {f"Group/{care.id}"}
     for session in sessions:
-        parts = [e for e in encounters if e.get("partOf") == {"reference": f"Encounter/{session['id']}"}]
+        parts = [
+            e for e in encounters if e.get("partOf") == {"reference": f"Encounter/{session['id']}"}
+        ]
         assert {p["subject"]["reference"] for p in parts} == {
             f"Patient/{care.ana}",
             f"Patient/{care.ben}",
@@ -124,7 +124,9 @@ def test_observations_total_items_derived_from_and_the_gap(client, care, reader)
     gaps = [o for o in observations if o["subject"]["reference"].startswith("Group/")]
     assert len(scores) == 4 and len(gaps) == 2
     ana_low = next(o for o in scores if o["valueQuantity"]["value"] == 24)
-    items = [c for c in ana_low["component"] if c["code"]["coding"][0]["code"] != "percent-of-scale"]
+    items = [
+        c for c in ana_low["component"] if c["code"]["coding"][0]["code"] != "percent-of-scale"
+    ]
     assert len(items) == 8 and {c["valueInteger"] for c in items} == {3}
     assert ana_low["derivedFrom"][0]["reference"].startswith("QuestionnaireResponse/")
     assert sorted(g["valueQuantity"]["value"] for g in gaps) == [10.0, 60.0]
@@ -135,10 +137,15 @@ def test_observations_total_items_derived_from_and_the_gap(client, care, reader)
 
 def test_search_parameters(client, care, reader, travel):
     ana = f"Patient/{care.ana}"
-    assert {o["subject"]["reference"] for o in search_all(client, "Observation", reader, patient=care.ana)} == {ana}
+    assert {
+        o["subject"]["reference"]
+        for o in search_all(client, "Observation", reader, patient=care.ana)
+    } == {ana}
     groups = search_all(client, "Observation", reader, subject=f"Group/{care.id}")
     assert len(groups) == 2
-    encounter = search_all(client, "QuestionnaireResponse", reader, patient=care.ana)[0]["encounter"]
+    encounter = search_all(client, "QuestionnaireResponse", reader, patient=care.ana)[0][
+        "encounter"
+    ]
     matched = search_all(client, "Observation", reader, encounter=encounter["reference"])
     assert [o["subject"]["reference"] for o in matched] == [ana]
     assert len(search_all(client, "Encounter", reader, subject=f"Group/{care.id}")) == 2
@@ -215,7 +222,9 @@ def test_credentials_and_scopes(client, clinic, care):
     assert staff.status_code == 403 and staff.json["issue"][0]["code"] == "forbidden"
     patients_only = clinic.integrator("system/Patient.rs", "couples.read")
     assert client.get(f"{FHIR}/Patient", headers=patients_only.headers).status_code == 200
-    assert client.get(f"{FHIR}/Patient/{care.ana}", headers=patients_only.headers).status_code == 200
+    assert (
+        client.get(f"{FHIR}/Patient/{care.ana}", headers=patients_only.headers).status_code == 200
+    )
     assert client.get(f"{FHIR}/Observation", headers=patients_only.headers).status_code == 403
     rest_only = clinic.integrator("couples.read")
     assert client.get(f"{FHIR}/Patient", headers=rest_only.headers).status_code == 403

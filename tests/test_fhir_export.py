@@ -61,7 +61,9 @@ def export(client, caller, settings, path: str = "/$export", **query):
         got = client.get(local(item["url"]), headers=caller.headers)
         assert got.status_code == 200 and got.mimetype == "application/fhir+ndjson"
         parsed = [json.loads(line) for line in got.get_data(as_text=True).splitlines()]
-        assert len(parsed) == item["count"] and {r["resourceType"] for r in parsed} == {item["type"]}
+        assert len(parsed) == item["count"] and {r["resourceType"] for r in parsed} == {
+            item["type"]
+        }
         fhir_checks.check_all(parsed)
         lines[item["type"]] = parsed
     return manifest, lines, status_url
@@ -174,7 +176,7 @@ def test_kick_off_refusals_are_operation_outcomes(client, clinic, path, query, h
 def test_default_types_are_those_the_token_may_read(client, clinic, settings):
     CoupleInCare(client, clinic).session(ana=answers(8), ben=answers(8))
     patients_only = clinic.integrator("system/Patient.rs")
-    manifest, lines, _ = export(client, patients_only, settings)
+    _, lines, _ = export(client, patients_only, settings)
     assert set(lines) == {"Patient"} and len(lines["Patient"]) == 2
     anonymous = client.get(f"{FHIR}/$export", headers=ASYNC)
     assert anonymous.status_code == 401
@@ -196,7 +198,8 @@ def test_only_the_client_that_asked_reads_status_and_files(client, clinic, other
     assert set(theirs) <= {"Organization", "Questionnaire"}
     assert [o["id"] for o in theirs["Organization"]] == [str(other_clinic.id)]
     group = client.get(
-        f"{FHIR}/Group/{CoupleInCare(client, clinic).id}/$export", headers={**intruder.headers, **ASYNC}
+        f"{FHIR}/Group/{CoupleInCare(client, clinic).id}/$export",
+        headers={**intruder.headers, **ASYNC},
     )
     assert group.status_code == 404
 
@@ -217,6 +220,11 @@ def test_delete_cancels_and_retention_deletes(client, clinic, settings, travel):
     assert run_worker_job(settings, "purge_fhir_exports") == ["purge_fhir_exports"]
     assert not files.exists()
     with context.system_context("test check"), uow.unit_of_work() as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(ExportJob).where(
-            ExportJob.clinic_id == clinic.id
-        )) == 0
+        assert (
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(ExportJob)
+                .where(ExportJob.clinic_id == clinic.id)
+            )
+            == 0
+        )

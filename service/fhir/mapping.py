@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -391,16 +391,3 @@ def localised(texts: Mapping[str, str], locale: str) -> str:
 def _computable_name(key: str) -> str:
     name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", key))
     return name if name[:1].isalpha() else f"Q{name}"
-
-
-def references_in(resource: Mapping[str, Any]) -> Iterable[str]:
-    """Every `reference` string in a resource, at any depth (for tests and checks)."""
-    for value in resource.values():
-        if isinstance(value, Mapping):
-            if isinstance(value.get("reference"), str):
-                yield value["reference"]
-            yield from references_in(value)
-        elif isinstance(value, list):
-            for entry in value:
-                if isinstance(entry, Mapping):
-                    yield from references_in({"_": entry})
