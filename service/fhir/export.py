@@ -151,8 +151,7 @@ def _run(claimed: tuple[uuid.UUID, uuid.UUID, Actor], settings: Settings) -> Non
     job_id, clinic_id, asker = claimed
     with context.tenant_context(clinic_id, asker):
         try:
-            with uow.unit_of_work():
-                result = _write_all(job_id, settings)
+            result = _write_all(job_id, settings)
         except Exception:
             log.exception("export failed", extra={"export_id": str(job_id)})
             result = None
@@ -160,8 +159,10 @@ def _run(claimed: tuple[uuid.UUID, uuid.UUID, Actor], settings: Settings) -> Non
 
 
 def _write_all(job_id: uuid.UUID, settings: Settings) -> tuple[datetime, list[dict]] | None:
-    """Every type of the job to its file; None when the job was cancelled meanwhile."""
-    job = uow.session().get(ExportJob, job_id)
+    """Every type of the job to its file, each type in a transaction of its own (its reads
+    and their audit events); None when the job was cancelled meanwhile."""
+    with uow.unit_of_work() as session:
+        job = session.get(ExportJob, job_id)
     if job is None:
         return None
     transaction_time = utcnow() - SETTLE
@@ -171,7 +172,8 @@ def _write_all(job_id: uuid.UUID, settings: Settings) -> tuple[datetime, list[di
     output = []
     for index, kind in enumerate(job.types, start=1):
         _progress(job_id, f"exporting {kind} ({index} of {len(job.types)} types)")
-        count = _write_type(job, kind, query, target / f"{kind}.ndjson", settings)
+        with uow.unit_of_work():
+            count = _write_type(job, kind, query, target / f"{kind}.ndjson", settings)
         if count is None:
             return None
         if count:
