@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 
 import psycopg
 
@@ -116,7 +115,9 @@ def child(app_url: str, clinic: str, folder: str) -> dict:
         export.kick_off(list(resources.SOURCES), None, None, "bench")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    job = jobs.Job("run_fhir_exports", timedelta(0), lambda now: export.run_queued(now, settings))
+    from service.worker.__main__ import build
+
+    (job,) = [job for job in build(settings).jobs if job.name == "run_fhir_exports"]
     jobs.run_due([job])
     elapsed = time.perf_counter() - started
     lines = sum(
@@ -159,7 +160,8 @@ def _seed(conn: psycopg.Connection, clinic: str, therapist: str, start: int, end
         "INSERT INTO partners (id, clinic_id, created_at, version, updated_at, couple_id, "
         "position, display_name, personal_goals, feedback_channel) SELECT md5('p' || g || '-' || "
         "p)::uuid, %(clinic)s, now(), 1, now(), md5('c' || g)::uuid, p, 'Partner ' || g || p, "
-        "'[]', 'in_clinic' FROM generate_series(%(start)s::int, %(end)s::int) g, generate_series(1, 2) p",
+        "'[]', 'in_clinic' FROM generate_series(%(start)s::int, %(end)s::int) g, "
+        "generate_series(1, 2) p",
         values,
     )
     conn.execute(
@@ -167,7 +169,8 @@ def _seed(conn: psycopg.Connection, clinic: str, therapist: str, start: int, end
         "couple_id, therapist_id, starts_at, ends_at, duration_minutes, modality, status, "
         "completed_at) SELECT md5('s' || g || '-' || w)::uuid, %(clinic)s, now(), 1, now(), "
         "md5('c' || g)::uuid, %(therapist)s, t, t + interval '50 minutes', 50, 'in_person', "
-        "'completed', t + interval '50 minutes' FROM generate_series(%(start)s::int, %(end)s::int) g, "
+        "'completed', t + interval '50 minutes' "
+        "FROM generate_series(%(start)s::int, %(end)s::int) g, "
         "generate_series(0, 11) w, LATERAL (SELECT timestamptz '2020-01-01' + "
         "((g * 12 + w) * interval '1 hour') AS t) times",
         values,

@@ -38,6 +38,7 @@ def build(settings: Settings) -> Worker:
                 "run_fhir_exports",
                 timedelta(seconds=2),
                 functools.partial(fhir_export.run_queued, settings=settings),
+                locked=False,  # claims jobs with SKIP LOCKED; one export may run for minutes
             ),
             jobs.Job(
                 "purge_fhir_exports",
