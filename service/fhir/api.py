@@ -69,8 +69,8 @@ def _domain_error(error: DomainError) -> Response:
 
 @blp.errorhandler(params.SearchError)
 def _search_error(error: params.SearchError) -> Response:
-    issue = Issue(error.message, "not-supported" if "not supported" in error.message else "invalid")
-    return _outcome(400, "", issues=[Issue(issue.diagnostics, issue.code, (error.parameter,))])
+    code = "not-supported" if "not supported" in error.message else "invalid"
+    return _outcome(400, "", issues=[Issue(error.message, code, (error.parameter,))])
 
 
 @blp.errorhandler(HTTPException)
@@ -170,15 +170,14 @@ def export_system() -> Response:
 @blp.get("/Group/<ident>/$export")
 @_view
 def export_group(ident: str) -> Response:
-    authenticate()
-    group_id = resources.mapping.as_uuid(ident)
-    if group_id is None:
-        raise NotFound(f"Group/{ident[:64]} is not known.")
-    return _kick_off(resources.GROUP_TYPES, group_id)
+    return _kick_off(resources.GROUP_TYPES, ident)
 
 
-def _kick_off(offered: tuple[str, ...], group_id: uuid.UUID | None) -> Response:
+def _kick_off(offered: tuple[str, ...], group: str | None) -> Response:
     caller = authenticate()
+    group_id = resources.mapping.as_uuid(group) if group is not None else None
+    if group is not None and group_id is None:
+        raise NotFound(f"Group/{group[:64]} is not known.")
     if "respond-async" not in request.headers.get("Prefer", ""):
         raise Malformed("Bulk export needs the header Prefer: respond-async.")
     args = list(request.args.items(multi=True))
