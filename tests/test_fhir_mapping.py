@@ -190,6 +190,7 @@ def test_last_updated_prefixes_and_precision(text, bounds):
         [("_lastUpdated", "2026-02-30")],
         [("_lastUpdated", "99999")],
         [("_id", "a"), ("_id", "b")],
+        [("_id", ",".join(str(n) for n in range(501)))],
         [("_count", "-1")],
         [("_sort", "_id")],
         [("_elements", "id")],

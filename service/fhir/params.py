@@ -78,8 +78,11 @@ def parse(args: Sequence[tuple[str, str]], allowed: frozenset[str]) -> Search:
             values[name] = value
     if values.get("_format", "json") not in FORMATS:
         raise SearchError("_format", "Only JSON is served.")
+    ids = frozenset(v.strip() for v in values["_id"].split(",")) if "_id" in values else None
+    if ids is not None and len(ids) > MAX_COUNT:
+        raise SearchError("_id", f"At most {MAX_COUNT} ids at once.")
     return Search(
-        ids=frozenset(v.strip() for v in values["_id"].split(",")) if "_id" in values else None,
+        ids=ids,
         updated=tuple(updated),
         count=_count(values.get("_count")),
         patient=_reference(values["patient"], "Patient")[1] if "patient" in values else None,
