@@ -160,7 +160,7 @@ def test_group_export_holds_one_couple_of_the_types_asked_and_no_safety_alert(
         ("/$export", {"_typeFilter": "Patient?active=true"}, ASYNC, 400),
         ("/$export", {"_type": "Observation"}, ASYNC, 403),
         ("/Group/not-a-uuid/$export", {}, ASYNC, 404),
-        (f"/Group/{uuid.uuid4()}/$export", {}, ASYNC, 404),
+        ("/Group/2792971e-4192-4966-b186-411bb0d90919/$export", {}, ASYNC, 404),
         ("/Group/x/$export", {"_type": "Organization"}, ASYNC, 404),
     ],
 )
