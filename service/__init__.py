@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.db import uow
     from service.db.session import Database
     from service.feedback import api as feedback_api
+    from service.fhir import api as fhir_api
     from service.http import pipeline
     from service.http.extensions import SECURITY_SCHEME, Api, install_authenticator
     from service.http.fields import UUIDConverter
@@ -105,7 +106,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for blueprint in resources:
         api.register_blueprint(blueprint)
-    pages = (ops_api.blp, auth_api.blp, staff_pages.blp, web_pages.blp, clinician_pages.blp)
+    pages = (
+        ops_api.blp,
+        auth_api.blp,
+        fhir_api.blp,
+        staff_pages.blp,
+        web_pages.blp,
+        clinician_pages.blp,
+    )
     for blueprint in pages:
         app.register_blueprint(blueprint)
     return app

@@ -9,6 +9,7 @@ from service.db import audit as audit_models
 from service.db import idempotency
 from service.db.base import Base
 from service.feedback import models as feedback_models
+from service.fhir import models as fhir_models
 from service.instruments import models as instrument_models
 from service.notifications import models as notification_models
 from service.staff import models as staff_models
@@ -27,5 +28,6 @@ MODEL_MODULES = (
     instrument_models,
     feedback_models,
     alert_models,
+    fhir_models,
 )
 metadata = Base.metadata

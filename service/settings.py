@@ -75,6 +75,11 @@ class Settings:
     # Webhook targets on private, loopback or link-local networks (and plain http to them)
     # are refused unless the operator allows them (local development, tests).
     webhook_allow_private: bool = False
+    # FHIR Bulk Data export: NDJSON files are written here by the worker and served by the API
+    # (a shared volume when they run apart), and deleted this many hours after the export.
+    export_dir: str = str(ROOT / "var" / "exports")
+    export_retention_hours: int = 24
+    export_batch_size: int = 1000  # rows per server-side cursor fetch
 
     @property
     def is_production(self) -> bool:

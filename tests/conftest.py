@@ -88,7 +88,7 @@ def server_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings(test_db: database.TestDatabase, server_port: int):
+def settings(test_db: database.TestDatabase, server_port: int, tmp_path_factory):
     from service.settings import Settings
 
     return Settings(
@@ -103,6 +103,7 @@ def settings(test_db: database.TestDatabase, server_port: int):
         feedback_form_rate_limit="100000 per minute",
         log_level="WARNING",
         cors_origins=("https://frontend.example",),
+        export_dir=str(tmp_path_factory.mktemp("fhir-exports")),
     )
 
 

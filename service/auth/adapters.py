@@ -21,7 +21,7 @@ from service.core.clock import monotonic, utcnow
 from service.core.outbound import RefusedPeer, check_url, outbound_session
 from service.db import uow
 from service.settings import Settings
-from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE
+from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE, SYSTEM_SCOPES, covers
 
 if TYPE_CHECKING:
     from service.auth.models import AuthorizationCode, RefreshToken
@@ -33,7 +33,7 @@ ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "RS384", "PS256", "PS384"]
 TOKEN_AUTH_METHODS = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", PRIVATE_KEY_JWT]
 GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
-SCOPES = [*CLINIC_SCOPES, PLATFORM_SCOPE]
+SCOPES = [*CLINIC_SCOPES, PLATFORM_SCOPE, *SYSTEM_SCOPES]
 
 
 def settings() -> Settings:
@@ -67,7 +67,7 @@ class Client(ClientMixin):
         None (invalid_scope) when every requested scope is foreign to the client."""
         if not scope:
             return ""
-        allowed = [s for s in scope_to_list(scope) if s in self.scopes]
+        allowed = [s for s in scope_to_list(scope) if covers(set(self.scopes), s)]
         return " ".join(allowed) if allowed else None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:

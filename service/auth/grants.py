@@ -27,7 +27,7 @@ from service.core.context import Actor
 from service.core.ids import digest
 from service.db import audit, uow
 from service.staff import service as staff
-from service.staff.policy import PLATFORM_SCOPE, grantable_scopes, scopes_for_role
+from service.staff.policy import PLATFORM_SCOPE, covers, grantable_scopes, scopes_for_role
 
 
 class GrantRefused(Exception):
@@ -56,12 +56,14 @@ def staff_scopes(requested: Iterable[str], role: str, client_scopes: Iterable[st
 
 def client_scopes(client: Any, requested: Iterable[str]) -> set[str]:
     """A client-credentials token: platform clients get `platform` only; integrators get the
-    requested scopes within their registered ones (all of them if none requested)."""
+    requested scopes within their registered ones (all of them if none requested). A narrower
+    SMART system scope is granted within a wider registered one (`system/Patient.rs` within
+    `system/*.rs`)."""
     allowed = {PLATFORM_SCOPE} if client.kind == "platform" else set(client.scopes)
     if client.kind == "integrator":
         allowed -= {PLATFORM_SCOPE}
     wanted = set(requested)
-    return wanted & allowed if wanted else allowed
+    return {scope for scope in wanted if covers(allowed, scope)} if wanted else allowed
 
 
 # --- authorization codes -------------------------------------------------------------------

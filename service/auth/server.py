@@ -119,7 +119,8 @@ class AuthorizationServer(FlaskAuthorizationServer):
         }
 
     def smart_configuration(self) -> dict[str, Any]:
-        """SMART App Launch / Backend Services discovery document."""
+        """SMART App Launch / Backend Services discovery document; `scopes_supported` holds
+        the SMART v2 system scopes of /fhir/R4 (`system/*.rs`, ...)."""
         return {
             "issuer": settings().token_issuer,
             "jwks_uri": endpoint("/oauth/jwks.json"),
@@ -132,7 +133,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
             "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
             "scopes_supported": SCOPES,
             "response_types_supported": ["code"],
-            "capabilities": ["client-confidential-asymmetric", "client-public", "permission-v2"],
+            "capabilities": [
+                "client-confidential-asymmetric",
+                "client-confidential-symmetric",
+                "client-public",
+                "permission-v2",
+            ],
             "code_challenge_methods_supported": ["S256"],
         }
 

@@ -224,6 +224,13 @@ def labels(couple_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return dict(sorted(((c, label) for c, label in found), key=lambda row: row[1].casefold()))
 
 
+def with_identifier(system: str, value: str) -> sa.Select[tuple[uuid.UUID]]:
+    """Ids of the partners holding an external identifier (an EHR's MRN): at most one."""
+    return sa.select(PartnerIdentifier.partner_id).where(
+        PartnerIdentifier.system == system, PartnerIdentifier.value == value
+    )
+
+
 def label(couple_id: uuid.UUID) -> str | None:
     """A couple's label, for the emails of a clinic that opted in to show it."""
     couple = uow.session().get(Couple, couple_id)

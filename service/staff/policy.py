@@ -39,8 +39,30 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     ),
 }
 
+# SMART v2 system scopes for FHIR R4 (`system/<type>.<permissions>`): `r` read, `s` search,
+# `c` create, `u` update. What each FHIR route needs is checked by `covers`.
+FHIR_READ_TYPES = (
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Patient",
+    "Group",
+    "Encounter",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "Observation",
+    "Flag",
+)
+FHIR_WRITE_TYPES = ("Patient", "Practitioner", "Appointment", "Encounter")
+SYSTEM_SCOPES = (
+    "system/*.rs",
+    *(f"system/{kind}.rs" for kind in FHIR_READ_TYPES),
+    "system/*.cu",
+    *(f"system/{kind}.cu" for kind in FHIR_WRITE_TYPES),
+)
+
 # Scopes an admin may grant to an integrator client of the clinic.
-INTEGRATOR_SCOPES = frozenset(CLINIC_SCOPES)
+INTEGRATOR_SCOPES = frozenset((*CLINIC_SCOPES, *SYSTEM_SCOPES))
 
 
 def scopes_for_role(role: str) -> frozenset[str]:
@@ -50,3 +72,28 @@ def scopes_for_role(role: str) -> frozenset[str]:
 def grantable_scopes(requested: set[str], role: str) -> set[str]:
     """A staff token carries what was asked for, limited to what the role allows."""
     return requested & scopes_for_role(role)
+
+
+def covers(granted: set[str] | frozenset[str], scope: str) -> bool:
+    """Does a set of granted scopes include `scope`? A SMART v2 system scope is covered by
+    one for the same type (or `*`) whose permissions include all of its own."""
+    if scope in granted:
+        return True
+    wanted = _system_scope(scope)
+    if wanted is None:
+        return False
+    kind, permissions = wanted
+    for held in granted:
+        parsed = _system_scope(held)
+        if parsed and parsed[0] in (kind, "*") and set(permissions) <= set(parsed[1]):
+            return True
+    return False
+
+
+def _system_scope(scope: str) -> tuple[str, str] | None:
+    """`system/Patient.rs` → ("Patient", "rs"); None for any other scope."""
+    context, _, rest = scope.partition("/")
+    kind, _, permissions = rest.partition(".")
+    if context != "system" or not kind or not permissions or set(permissions) - set("cruds"):
+        return None
+    return kind, permissions

@@ -10,6 +10,7 @@ from service.alerts import service as alerts
 from service.auth import web_sessions
 from service.db import uow
 from service.db.session import Database
+from service.fhir import export as fhir_export
 from service.notifications import email, webhooks
 from service.ops import logging as json_logging
 from service.settings import Settings
@@ -37,6 +38,17 @@ def build(settings: Settings) -> Worker:
             jobs.Job("compose_digests", timedelta(minutes=10), alert_emails.compose_digests),
             jobs.Job("wake_snoozed_alerts", timedelta(minutes=1), alerts.wake_snoozed),
             jobs.Job("purge_web_sessions", timedelta(hours=1), web_sessions.purge_ended),
+            jobs.Job(
+                "run_fhir_exports",
+                timedelta(seconds=2),
+                functools.partial(fhir_export.run_queued, settings=settings),
+                locked=False,  # claims jobs with SKIP LOCKED; one export may run for minutes
+            ),
+            jobs.Job(
+                "purge_fhir_exports",
+                timedelta(minutes=10),
+                functools.partial(fhir_export.purge_expired, settings=settings),
+            ),
         ],
         batch=settings.worker_batch,
         lease=timedelta(seconds=settings.worker_lease_seconds),

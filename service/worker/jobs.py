@@ -27,6 +27,10 @@ class Job:
     every: timedelta
     run: Callable[[datetime], object]
     last_run: datetime | None = None
+    # False for a job that claims its own rows (FOR UPDATE SKIP LOCKED) and commits as it
+    # goes: it runs without the advisory-lock transaction, which a long job (an export) would
+    # hold idle past PostgreSQL's idle-in-transaction timeout.
+    locked: bool = True
 
     def due(self, now: datetime) -> bool:
         return self.last_run is None or now - self.last_run >= self.every
@@ -56,10 +60,14 @@ def run_due(jobs: list[Job], now: datetime | None = None) -> list[str]:
     for job in jobs:
         if not job.due(now):
             continue
-        with context.system_context(f"job {job.name}"), uow.unit_of_work() as session:
-            if not _lock(session, job.name):
-                continue  # another worker is running it
-            job.run(now)
+        if not job.locked:
+            with context.system_context(f"job {job.name}"):
+                job.run(now)
+        else:
+            with context.system_context(f"job {job.name}"), uow.unit_of_work() as session:
+                if not _lock(session, job.name):
+                    continue  # another worker is running it
+                job.run(now)
         job.last_run = now
         ran.append(job.name)
     return ran
