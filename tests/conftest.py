@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import inspect
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -9,8 +8,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests import database
+from tests.loopback import free_port
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.mail", "tests.browsers"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -64,12 +64,6 @@ def rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
         finally:
             db.sessions = real
             outer.rollback()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

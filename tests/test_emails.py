@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from service.alerts import emails as alert_mail
 from service.alerts import recipients as alert_emails
@@ -29,7 +28,6 @@ from service.notifications import email as mail
 from service.notifications.compose import compose
 from service.notifications.models import OutboxMessage
 from service.staff.models import StaffMember
-from tests.conftest import free_port
 from tests.scenario import CoupleInCare
 
 ITEMS = [item["key"] for item in SAC8["items"]]
@@ -48,48 +46,6 @@ PARTNERS = [
     },
 ]
 LABEL = "Couple 17-B"
-
-
-# -- a real SMTP server on loopback ----------------------------------------------------------
-
-
-class Recorder:
-    """Accepts and keeps every message, or answers DATA with `reply` (e.g. "451 ...")."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-        self.reply: str | None = None
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.reply:
-            return self.reply
-        self.received.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [
-            email.message_from_bytes(raw, policy=email.policy.default) for _, raw in self.received
-        ]
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    recorder = Recorder()
-    port = free_port()  # Controller(port=0) fails (PITFALLS)
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield recorder, port
-    controller.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server, settings):
-    recorder, port = smtp_server
-    recorder.received.clear()
-    recorder.reply = None
-    return recorder, dataclasses.replace(
-        settings, smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5
-    )
 
 
 def a_message(subject: str = "Hello", text: str = "Plain words.", **meta) -> OutboxMessage:

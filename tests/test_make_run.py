@@ -16,7 +16,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from service.demo import STAFF
 from service.settings import ROOT, Settings
 from tests import database
-from tests.conftest import free_port
+from tests.loopback import free_port
 from tests.test_oauth_flows import login
 
 pytestmark = pytest.mark.skipif(

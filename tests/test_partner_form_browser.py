@@ -8,37 +8,18 @@ browser fails (`make browser` installs it; never `playwright install`). PostgreS
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from service.instruments.catalog import SAC8
+from tests.browsers import NEEDS_CHROMIUM, PHONE
 from tests.test_partner_form import Care, completed_session
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-IN_CI = os.environ.get("CI") == "true"
-
-pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and not IN_CI,
-        reason=f"{CHROMIUM} is missing (make browser installs it); required when CI=true",
-    ),
-]
+pytestmark = NEEDS_CHROMIUM
 
 ITEMS = [item["key"] for item in SAC8["items"]]
 LABELS = {item["key"]: item["text"]["en"] for item in SAC8["items"]}
@@ -55,16 +36,6 @@ CHOSEN = {
 COMMENT = "The end felt rushed; can we start with the budget next time?"
 COMMENT_LABEL = "Anything you would like your therapist to know? (only your therapist sees this)"
 SAFETY_LABEL = "I would like to talk with my therapist alone about my safety"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing and CI=true: run `make browser` first")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @contextmanager

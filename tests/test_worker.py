@@ -7,7 +7,6 @@ import dataclasses
 import email
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from service.notifications import service as notifications
 from service.notifications.models import OutboxMessage
 from service.settings import ROOT, Settings
 from service.worker.__main__ import build
+from tests.loopback import free_port
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.committed]  # other processes and engines
 
@@ -64,12 +64,6 @@ def _message_ids(clinic_id) -> set[str]:
             sa.select(OutboxMessage).where(OutboxMessage.clinic_id == clinic_id)
         ).all()
         return {email_channel.message_id(row, Settings()) for row in rows}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
