@@ -1,4 +1,5 @@
-"""Operator commands: `flask --app wsgi <command>`; each prints JSON on stdout."""
+"""Operator commands: `flask --app wsgi <command>`; each prints JSON on stdout (`dev-token`,
+for a developer's shell, prints only the token)."""
 
 import contextlib
 import json
@@ -15,6 +16,7 @@ from service.db import uow
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
+    app.cli.add_command(dev_token)
     for command in (create_platform_client, create_client, rotate_keys, outbox_redrive):
         app.cli.add_command(command)
 
@@ -30,6 +32,35 @@ def seed_demo() -> None:
     except demo.DemoRefused as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result, indent=2))
+
+
+@click.command("dev-token")
+@click.option("--email", required=True, help="The staff member's email.")
+@click.option("--clinic", "slug", help="The clinic's slug, when the email has several accounts.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope (repeat, or space-separated); default: every scope the role has.",
+)
+@with_appcontext
+def dev_token(email: str, slug: str | None, scopes: tuple[str, ...]) -> None:
+    """A short-lived access token for a staff member, for curl (development only; prints
+    only the token). Issued like a sign-in's (same claims, key and lifetime), and audited."""
+    from service.auth import flows, grants, login
+
+    if current_app.config["SETTINGS"].is_production:
+        raise click.ClickException(
+            "dev-token refuses to run with ALLIANCE_ENV=production: "
+            "sign in through /oauth/authorize instead."
+        )
+    requested = [scope for value in scopes for scope in value.split()]
+    actor = context.Actor(kind="system", subject="cli dev-token")
+    with _cli_errors():
+        user = login.account(email, slug)
+        with as_clinic(user.clinic_id, actor):
+            grant = grants.developer_grant(user, requested)
+    click.echo(flows.bearer(grant, grants.DEVELOPER_CLIENT_ID)["access_token"])
 
 
 @click.command("create-platform-client")

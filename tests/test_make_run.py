@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 import requests
@@ -16,25 +15,13 @@ from authlib.integrations.requests_client import OAuth2Session
 from service.demo import STAFF
 from service.settings import ROOT, Settings
 from tests import database
+from tests.demo_api import wait_ready
 from tests.loopback import free_port
 from tests.test_oauth_flows import login
 
 pytestmark = pytest.mark.skipif(
     database.backend() == "sqlite", reason="runs once per suite, in the PostgreSQL pass"
 )
-
-
-def _wait_ready(base: str, process: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "make run exited early"
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not up yet, or busy starting
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"/readyz did not answer 200 within {seconds:g} s")
 
 
 def test_make_run_serves_the_api_and_the_demo_admin_signs_in(tmp_path):
@@ -57,7 +44,7 @@ def test_make_run_serves_the_api_and_the_demo_admin_signs_in(tmp_path):
         start_new_session=True,
     )
     try:
-        _wait_ready(base, process, 90)
+        wait_ready(base, process, 90)
         admin = next(member for member in STAFF if member.role == "admin")
         oauth = OAuth2Session(
             Settings().docs_client_id,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service.db import uow
 from service.db.session import Database
+from service.staff.policy import STAFF_SCOPES
 
 
 def test_healthz_and_readyz(client):
@@ -38,11 +41,23 @@ def test_metrics_count_requests_by_route(client):
 
 
 def test_docs_page_serves_swagger_ui_with_pkce_login(client, settings):
-    page = client.get("/docs").get_data(as_text=True)
-    assert "usePkceWithAuthorizationCodeGrant: true" in page
-    assert f'clientId: "{settings.docs_client_id}"' in page
-    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
-    assert client.get("/docs/oauth2-redirect.html").status_code == 200
+    """The page, every asset it and the sign-in popup's redirect page load, under one CSP
+    (tests/test_docs_browser.py signs in through it in Chromium)."""
+    docs = client.get("/docs")
+    page = docs.get_data(as_text=True)
+    assert f'data-client-id="{settings.docs_client_id}"' in page
+    assert f'data-scopes="{" ".join(STAFF_SCOPES)}"' in page
+    assert "usePkceWithAuthorizationCodeGrant: true" in client.get("/docs/static/docs.js").text
+    assert "<script>" not in page  # nothing inline: the CSP allows scripts from this site only
+    assert "script-src 'self';" in docs.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+    for asset in re.findall(r'(?:src|href)="(/docs/[^"]+)"', page):
+        assert client.get(asset).status_code == 200, asset
+    redirect = client.get("/docs/oauth2-redirect.html")
+    assert redirect.status_code == 200
+    assert '<script src="oauth2-redirect.js">' in redirect.text
+    script = client.get("/docs/oauth2-redirect.js")  # loaded from beside the redirect page
+    assert script.status_code == 200 and "swaggerUIRedirectOauth2" in script.text
     assert client.get("/openapi.json").json["openapi"] == "3.1.0"
 
 

@@ -1,6 +1,6 @@
 """The grants authlib runs, over our use-cases: authorization code with PKCE (S256 only,
 always required), refresh-token rotation, client credentials, and private_key_jwt client
-authentication (RFC 7523). Every token response is built here (`_bearer`): an RFC 9068 JWT
+authentication (RFC 7523). Every token response is built here (`bearer`): an RFC 9068 JWT
 from `tokens`, with the lifetime from settings; authlib's own bearer generator (10-day
 default) is never registered."""
 
@@ -43,12 +43,13 @@ from service.core.ids import new_secret
 from service.core.text import plain_text
 
 
-def _bearer(grant: grants.Grant, client: Client, refresh_token: str | None = None) -> dict:
+def bearer(grant: grants.Grant, client_id: str, refresh_token: str | None = None) -> dict:
+    """The token response for a grant: a signed access token with the configured lifetime."""
     ttl = settings().access_token_ttl
     claims = tokens.access_token_claims(
         issuer=settings().token_issuer,
         subject=grant.subject,
-        client_id=client.client_id,
+        client_id=client_id,
         scopes=grant.scopes,
         ttl=ttl,
         clinic_id=grant.clinic_id,
@@ -132,7 +133,7 @@ class AuthorizationCodeGrant(oauth2_grants.AuthorizationCodeGrant):
             )
         except grants.GrantRefused as refused:
             raise InvalidGrantError(str(refused)) from refused
-        return 200, _bearer(grant, client, refresh_token), self.TOKEN_RESPONSE_HEADER
+        return 200, bearer(grant, client.client_id, refresh_token), self.TOKEN_RESPONSE_HEADER
 
 
 class RefreshTokenGrant(oauth2_grants.RefreshTokenGrant):
@@ -157,7 +158,7 @@ class RefreshTokenGrant(oauth2_grants.RefreshTokenGrant):
             )
         except grants.GrantRefused as refused:
             raise InvalidGrantError(str(refused)) from refused
-        return 200, _bearer(grant, client, new_token), self.TOKEN_RESPONSE_HEADER
+        return 200, bearer(grant, client.client_id, new_token), self.TOKEN_RESPONSE_HEADER
 
 
 class ClientCredentialsGrant(oauth2_grants.ClientCredentialsGrant):
@@ -176,7 +177,7 @@ class ClientCredentialsGrant(oauth2_grants.ClientCredentialsGrant):
             clinic_id=client.clinic_id if client.kind == "integrator" else None,
             scopes=frozenset(scopes),
         )
-        return 200, _bearer(grant, client), self.TOKEN_RESPONSE_HEADER
+        return 200, bearer(grant, client.client_id), self.TOKEN_RESPONSE_HEADER
 
 
 # --- client authentication: private_key_jwt ------------------------------------------------

@@ -24,10 +24,20 @@ from service.auth.models import AuthorizationCode, RefreshToken
 from service.core import context
 from service.core.clock import utcnow
 from service.core.context import Actor
+from service.core.errors import Invalid
 from service.core.ids import digest
 from service.db import audit, uow
 from service.staff import service as staff
-from service.staff.policy import PLATFORM_SCOPE, covers, grantable_scopes, scopes_for_role
+from service.staff.policy import (
+    CLINIC_SCOPES,
+    PLATFORM_SCOPE,
+    covers,
+    grantable_scopes,
+    scopes_for_role,
+)
+
+# The `client_id` of tokens `flask dev-token` issues (no registered client asks for them).
+DEVELOPER_CLIENT_ID = "dev-token"
 
 
 class GrantRefused(Exception):
@@ -64,6 +74,21 @@ def client_scopes(client: Any, requested: Iterable[str]) -> set[str]:
         allowed -= {PLATFORM_SCOPE}
     wanted = set(requested)
     return {scope for scope in wanted if covers(allowed, scope)} if wanted else allowed
+
+
+def developer_grant(user: StaffUser, requested: Iterable[str]) -> Grant:
+    """`flask dev-token`: what the user would get by signing in (their role's scopes, or the
+    requested ones if the role has them all), audited in the current clinic. Development only:
+    the CLI refuses it in production."""
+    wanted = set(requested)
+    scopes = staff_scopes(wanted, user.role, CLINIC_SCOPES)
+    if wanted - scopes:
+        allowed = " ".join(sorted(scopes_for_role(user.role)))
+        raise Invalid(
+            f"Not for a {user.role}: {' '.join(sorted(wanted - scopes))} (allowed: {allowed})."
+        )
+    audit.record("dev_token", "staff", user.staff_id, clinic_id=user.clinic_id)
+    return Grant(str(user.staff_id), user.clinic_id, frozenset(scopes), (user.role,))
 
 
 # --- authorization codes -------------------------------------------------------------------

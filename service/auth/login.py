@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from service.clinics import service as clinics
-from service.core.errors import NotFound
+from service.core.errors import Invalid, NotFound
 from service.core.passwords import verify_secret
 from service.core.text import plain_text
 from service.staff import service as staff
@@ -54,8 +54,26 @@ def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> Lo
         return LoginOutcome()
     if len(candidates) > 1:
         return LoginOutcome(needs_clinic=True)
-    member = matching[0]
-    return LoginOutcome(user=StaffUser(member.id, member.clinic_id, member.role))
+    return LoginOutcome(user=_user(matching[0]))
+
+
+def account(email: str, clinic_slug: str | None) -> StaffUser:
+    """The active account an email names (at this clinic when given), with no password: for
+    development tools (`flask dev-token`), never for signing in."""
+    email, slug = email.strip(), (clinic_slug or "").strip().lower() or None
+    if not plain_text(email, MAX_EMAIL):
+        raise Invalid("That is not an email address.")
+    candidates = _candidates(email, slug)
+    if not candidates:
+        where = f" at clinic {slug!r}" if slug else ""
+        raise NotFound(f"No active staff account has the email {email!r}{where}.")
+    if len(candidates) > 1:
+        raise Invalid(f"{email!r} has accounts at several clinics: name the clinic (its slug).")
+    return _user(candidates[0])
+
+
+def _user(member) -> StaffUser:
+    return StaffUser(member.id, member.clinic_id, member.role)
 
 
 def _candidates(email: str, clinic_slug: str | None) -> list:

@@ -84,7 +84,7 @@ class Introspection(IntrospectionEndpoint):
 
 class AuthorizationServer(FlaskAuthorizationServer):
     def load_config(self, config: Any) -> None:
-        # No authlib bearer generator: every grant builds its response with `_bearer`.
+        # No authlib bearer generator: every grant builds its response with `flows.bearer`.
         self.scopes_supported = None  # unknown scopes are dropped per client/role, not errors
         self._error_uris = None
 

@@ -12,9 +12,32 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import uow
 from service.http import problems
+from service.staff.policy import STAFF_SCOPES
 
-blp = Blueprint("ops", __name__, template_folder="templates")
+blp = Blueprint(
+    "ops",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/docs/static",
+)
 SWAGGER_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+# Swagger UI and its OAuth redirect page: scripts and styles from here only (nothing inline);
+# `data:` images are the icons in swagger-ui.css; it calls this API and nothing else.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# Preselected in the Authorize dialog: every scope a staff role can hold. The authorization
+# server narrows it to the signed-in user's role, so a therapist gets the therapist's scopes.
+DOCS_SCOPES = " ".join(STAFF_SCOPES)
+
+
+@blp.after_request
+def _docs_policy(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", DOCS_CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 @blp.get("/healthz")
@@ -40,7 +63,7 @@ def metrics() -> Response:
 @blp.get("/docs")
 def docs() -> str:
     settings = current_app.config["SETTINGS"]
-    return render_template("docs.html", client_id=settings.docs_client_id)
+    return render_template("docs.html", client_id=settings.docs_client_id, scopes=DOCS_SCOPES)
 
 
 @blp.get("/docs/assets/<path:filename>")
@@ -48,6 +71,7 @@ def docs_assets(filename: str) -> Response:
     return send_from_directory(SWAGGER_ASSETS, filename, max_age=3600)
 
 
-@blp.get("/docs/oauth2-redirect.html")
-def docs_oauth_redirect() -> Response:
-    return send_from_directory(SWAGGER_ASSETS, "oauth2-redirect.html")
+@blp.get("/docs/oauth2-redirect.<any(html, js):ext>")
+def docs_oauth_redirect(ext: str) -> Response:
+    """The page the sign-in popup returns to, and the script it loads from beside it."""
+    return send_from_directory(SWAGGER_ASSETS, f"oauth2-redirect.{ext}")

@@ -38,6 +38,10 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         (*_READ_CLINICAL, "couples.write", "sessions.write", "feedback.write", "alerts.write")
     ),
 }
+# Every scope some staff role may hold, in CLINIC_SCOPES order: what a first-party frontend
+# asks for at sign-in (the authorization server narrows it to the user's role).
+_HELD_BY_A_ROLE = frozenset().union(*ROLE_SCOPES.values())
+STAFF_SCOPES = tuple(scope for scope in CLINIC_SCOPES if scope in _HELD_BY_A_ROLE)
 
 # SMART v2 system scopes for FHIR R4 (`system/<type>.<permissions>`): `r` read, `s` search,
 # `c` create, `u` update. What each FHIR route needs is checked by `covers`.
