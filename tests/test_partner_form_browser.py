@@ -128,7 +128,7 @@ def answer_with_the_keyboard_only(page: Page) -> None:
     keyboard.press("Tab")
     assert focused(page)["tag"] == "button"
     keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/f/thanks$"))
+    page.wait_for_url(re.compile(r"/f/thanks\?lang=en$"))
 
 
 def stored_responses(client, care: Care) -> list[dict]:
@@ -271,7 +271,7 @@ def test_each_partner_sees_only_their_own_name_and_keeps_their_link(
     for key in ITEMS:
         phone.locator(f"#item-{key}-4").check()
     phone.get_by_role("button", name="Send my answers").click()
-    phone.wait_for_url(re.compile(r"/f/thanks$"))
+    phone.wait_for_url(re.compile(r"/f/thanks\?lang=en$"))
     by_partner = {row["partner_id"]: row for row in stored_responses(client, care)}
     marisol, theo = (p["id"] for p in care.couple["partners"])
     assert by_partner[marisol]["answers"] == CHOSEN
