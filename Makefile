@@ -14,12 +14,13 @@ PYTEST := $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 BASE_URL := $(or $(ALLIANCE_BASE_URL),http://127.0.0.1:8000)
 
 .PHONY: help install run migrate seed-demo test test-postgres test-sqlite lint openapi \
-	postgres browser constraints clean distclean
+	translations postgres browser constraints clean distclean
 
 help:
 	@echo "make run      API on $(BASE_URL) with the demo clinic (SQLite in var/)"
 	@echo "make test     lint, whole suite on PostgreSQL, portable subset on SQLite"
-	@echo "make lint | openapi | migrate | seed-demo | browser | constraints | clean | distclean"
+	@echo "make lint | openapi | translations | migrate | seed-demo | browser | constraints | clean"
+	@echo "make distclean"
 
 install: $(STAMP)
 
@@ -99,6 +100,19 @@ postgres:
 
 openapi: $(STAMP)
 	$(BIN)/python -m service.ops.openapi openapi/openapi.json
+
+# The partner's words in other languages (babel.cfg says where they are): extract them into
+# the template, merge it into each language's .po (new words arrive untranslated: translate
+# them there), compile the .mo files. tests/test_translations.py fails while any word is
+# untranslated or fuzzy, or a .mo is older than its .po; commit all three.
+TRANSLATIONS := service/translations
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -c Translators: --add-location=file --sort-output \
+		--project=Alliance --version=0.1.0 --copyright-holder=Alliance \
+		-o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.settings import Settings
@@ -16,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
     from service.clinics import service as clinics_service
+    from service.core import i18n
     from service.couples import api as couples_api
     from service.db import uow
     from service.db.session import Database
@@ -63,6 +65,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)
+    # The partner pages' words: the catalogs of service.core.i18n, in the language they choose.
+    Babel(
+        app,
+        default_locale=i18n.DEFAULT,
+        default_translation_directories=str(i18n.TRANSLATIONS),
+        locale_selector=web_pages.locale,
+    )
 
     api = Api(
         app,

@@ -218,7 +218,7 @@ def test_alert_email_has_rule_severity_and_link_but_no_names_scores_or_answers(
         assert_clean(body, care, "The Quinteros", "Quintero")
     assert "Warning" in received["Subject"] or "Critical" in received["Subject"]
     link = settings.alert_url(alert["id"])
-    assert link == f"{settings.base_url}/alerts/{alert['id']}"
+    assert link == f"{settings.base_url}/app/alerts/{alert['id']}"  # the alert page
     assert link in text and f'href="{link}"' in html
 
 

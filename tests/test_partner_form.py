@@ -205,8 +205,8 @@ def test_a_complete_post_is_stored_and_redirects_to_a_thank_you_page(client, car
             "safety_concern": "yes",
         },
     )
-    assert sent.status_code == 303 and sent.headers["Location"] == "/f/thanks"
-    thanks = client.get("/f/thanks")
+    assert sent.status_code == 303 and sent.headers["Location"] == "/f/thanks?lang=en"
+    thanks = client.get(sent.headers["Location"])
     assert thanks.status_code == 200
     text = visible_text(thanks.get_data(as_text=True))
     assert "Thank you" in text

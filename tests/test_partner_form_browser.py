@@ -8,6 +8,7 @@ browser fails (`make browser` installs it; never `playwright install`). PostgreS
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ def answer_with_the_keyboard_only(page: Page) -> None:
     keyboard.press("Tab")
     assert focused(page)["tag"] == "button"
     keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/f/thanks$"))
+    page.wait_for_url(re.compile(r"/f/thanks\?lang=en$"))
 
 
 def stored_responses(client, care: Care) -> list[dict]:
@@ -192,8 +193,10 @@ def test_every_control_has_an_accessible_label(phone: Page, care: Care):
 def test_readable_on_a_phone_with_large_targets_and_enough_contrast(phone: Page, care: Care):
     phone.goto(care.urls["Marisol"])
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    for option in phone.locator("label.option").all():  # WCAG 2.2 target size (minimum)
+        box = option.bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 24, box
     for target in (
-        *phone.locator("label.option").all(),
         phone.locator("label[for=safety_concern]"),
         phone.locator("#comment"),
         phone.get_by_role("button", name="Send my answers"),
@@ -220,6 +223,29 @@ def test_readable_on_a_phone_with_large_targets_and_enough_contrast(phone: Page,
         assert contrast(colour, background) >= 4.5, (where, colour, background)
 
 
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_each_scale_is_one_row_of_targets_at_least_24_px_on_a_390_px_phone(
+    phone: Page, client, make_clinic, live_server, locale
+):
+    """WCAG 2.2 target size (minimum): eleven answers side by side, in order, each at least
+    24 x 24 CSS px, inside the screen, in either language (the Spanish anchors are longer)."""
+    care = completed_session(client, make_clinic(name="Clínica Ribera", locale=locale))
+    phone.goto(care.urls["Marisol"])
+    expect(phone.locator("html")).to_have_attribute("lang", locale)
+    for key in ITEMS:
+        boxes = [phone.locator(f"label[for=item-{key}-{n}]").bounding_box() for n in range(11)]
+        assert all(box is not None for box in boxes)
+        assert len({box["y"] for box in boxes}) == 1, (key, [box["y"] for box in boxes])
+        for box in boxes:
+            assert box["width"] >= 24 and box["height"] >= 24, (key, box)
+        assert all(a["x"] + a["width"] <= b["x"] for a, b in itertools.pairwise(boxes)), key
+        assert boxes[0]["x"] >= 0 and boxes[-1]["x"] + boxes[-1]["width"] <= PHONE["width"]
+    overflow = phone.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert overflow[0] <= overflow[1] == PHONE["width"], overflow
+
+
 # -- 4: each partner's link is their own ------------------------------------------------------
 
 
@@ -242,7 +268,7 @@ def test_each_partner_sees_only_their_own_name_and_keeps_their_link(
     for key in ITEMS:
         phone.locator(f"#item-{key}-4").check()
     phone.get_by_role("button", name="Send my answers").click()
-    phone.wait_for_url(re.compile(r"/f/thanks$"))
+    phone.wait_for_url(re.compile(r"/f/thanks\?lang=en$"))
     by_partner = {row["partner_id"]: row for row in stored_responses(client, care)}
     marisol, theo = (p["id"] for p in care.couple["partners"])
     assert by_partner[marisol]["answers"] == CHOSEN

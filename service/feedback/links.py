@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.clinics import service as clinics
-from service.core import context
+from service.core import context, i18n
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Gone, NotFound
 from service.core.ids import digest, new_secret
@@ -141,10 +141,8 @@ def expire_due(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
 
 def resolve_token(token: str) -> Grant:
     """The request a token opens, checked: unknown → 404, expired → 410, answered → 409."""
-    with context.system_context("feedback link"), uow.unit_of_work() as session:
-        request = session.scalar(
-            sa.select(FeedbackRequest).where(FeedbackRequest.token_hash == digest(token))
-        )
+    with context.system_context("feedback link"), uow.unit_of_work():
+        request = _request_of(token)
         if request is None or request.status == "revoked":
             raise NotFound(INVALID)
         if request.status == "answered":
@@ -158,6 +156,14 @@ def resolve_token(token: str) -> Grant:
             request.session_id,
             request.instrument_id,
         )
+
+
+def link_locale(token: str) -> str | None:
+    """The locale of the clinic whose link this is (None for an unknown one): the pages that
+    say a link was answered or has expired speak the language its form would have."""
+    with context.system_context("feedback link language"), uow.unit_of_work():
+        request = _request_of(token)
+        return clinics.by_id(request.clinic_id).locale if request is not None else None
 
 
 def form(grant: Grant) -> Form:
@@ -202,6 +208,7 @@ def _issue(
     uow.session().add(request)
     url = _link(link_base, token)
     if partner.feedback_channel == "email" and partner.email:
+        lang = i18n.language(clinics.locale())
         notifications.enqueue_email(
             topic="feedback.invitation",
             to=partner.email,
@@ -209,14 +216,21 @@ def _issue(
             values={
                 "first_name": _first_name(partner.display_name),
                 "clinic_name": clinics.name(),
-                "session_date": _clinic_date(booked.starts_at).strftime("%-d %B %Y"),
+                "session_date": i18n.long_date(_clinic_date(booked.starts_at), lang),
                 "url": url,
-                "expires": expires_at.strftime("%-d %B %Y, %H:%M UTC"),
+                "expires": i18n.deadline(expires_at, lang),
             },
             meta={"partner_id": str(partner.id)},
+            locale=lang,
         )
         return IssuedLink(partner.id, "email", expires_at)
     return IssuedLink(partner.id, partner.feedback_channel, expires_at, url)
+
+
+def _request_of(token: str) -> FeedbackRequest | None:
+    return uow.session().scalar(
+        sa.select(FeedbackRequest).where(FeedbackRequest.token_hash == digest(token))
+    )
 
 
 def _link(link_base: str, token: str) -> str:

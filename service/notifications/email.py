@@ -37,7 +37,9 @@ def message_id(message: OutboxMessage, settings: Settings) -> str:
 def build(message: OutboxMessage, settings: Settings) -> EmailMessage:
     """Text with an HTML alternative, and the headers receivers need to thread and dedupe."""
     payload = message.payload or {}
-    composed = compose(payload["template"], payload["values"], settings)
+    composed = compose(
+        payload["template"], payload["values"], settings, locale=payload.get("locale")
+    )
     mime = EmailMessage()
     mime["From"] = settings.smtp_from
     mime["To"] = message.recipient

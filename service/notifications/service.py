@@ -33,17 +33,22 @@ def enqueue_email(
     meta: dict[str, Any] | None = None,
     clinic_id: uuid.UUID | None = None,
     not_before: datetime | None = None,
+    locale: str | None = None,
 ) -> OutboxMessage:
     """The one way an email leaves: an outbox row in the caller's transaction, naming its
-    template (service/notifications/templates/email) and values; the worker renders and sends
-    it, not before `not_before`. `meta` is for the delivery log and the callers' own policy
-    (never shown to the recipient)."""
+    template (service/notifications/templates/email), values and the language to write in
+    (`locale`, English when absent); the worker renders and sends it, not before
+    `not_before`. `meta` is for the delivery log and the callers' own policy (never shown to
+    the recipient)."""
+    payload = {**(meta or {}), "template": template, "values": values}
+    if locale:
+        payload["locale"] = locale
     message = OutboxMessage(
         clinic_id=clinic_id,
         channel="email",
         topic=topic,
         recipient=to,
-        payload={**(meta or {}), "template": template, "values": values},
+        payload=payload,
         next_attempt_at=not_before or utcnow(),
     )
     uow.session().add(message)
