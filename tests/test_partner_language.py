@@ -10,6 +10,7 @@ import re
 import pytest
 
 from service.instruments.catalog import SAC8
+from service.worker import outbox
 from service.worker.__main__ import build
 from tests.scenario import CoupleInCare
 from tests.test_emails import emails, parts
@@ -151,11 +152,9 @@ def invitation_received(client, clinic, smtp) -> tuple[str, str, str]:
     recorder, smtp_settings = smtp
     CoupleInCare(client, clinic, partners=EMAIL_PARTNERS).complete()
     [row] = emails(clinic.id, "feedback.invitation")
-    worker = build(smtp_settings)
-    for _ in range(10):
-        if any("lucia@partners.example" in rcpt for rcpt, _ in recorder.received):
-            break
-        worker.run_once()
+    # This one message as the worker delivers it: other tests' messages may be due in the
+    # same database, and a batch of theirs must not decide whether this one went out.
+    outbox.deliver(row.id, clinic.id, build(smtp_settings).senders, smtp_settings)
     [received] = [
         message for message in recorder.messages() if message["To"] == "lucia@partners.example"
     ]
