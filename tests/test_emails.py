@@ -490,16 +490,20 @@ def test_who_gets_an_alert_email():
         alert_emails.plan_alert, policy=alert_emails.EmailPolicy(), timezone="UTC", now=now
     )
     to = lambda deliveries: [d.to.email for d in deliveries]  # noqa: E731
-    assert to(plan(rule="low_alliance", therapist=therapist, supervisors=[sup])) == ["t@x.example"]
-    assert to(plan(rule="low_alliance", therapist=gone, supervisors=[sup])) == [
+    assert to(plan(rule="low_alliance", therapist=therapist, supervisors=lambda: [sup])) == [
+        "t@x.example"
+    ]
+    assert to(plan(rule="low_alliance", therapist=gone, supervisors=lambda: [sup])) == [
         "s@x.example"
     ]  # nobody else would hear of it
-    assert to(plan(rule="safety_concern", therapist=therapist, supervisors=[sup, both])) == [
+    assert to(
+        plan(rule="safety_concern", therapist=therapist, supervisors=lambda: [sup, both])
+    ) == [
         "t@x.example",
         "s@x.example",
     ]
     daily = dataclasses.replace(therapist, alert_emails="daily")
-    assert plan(rule="low_alliance", therapist=daily, supervisors=[sup]) == []
+    assert plan(rule="low_alliance", therapist=daily, supervisors=lambda: [sup]) == []
     assert alert_emails.digest_window("daily", now - timedelta(hours=3), now) is None
     assert alert_emails.digest_window("daily", now - timedelta(days=2), now) == (
         now - timedelta(days=2),

@@ -8,7 +8,9 @@ the system context, across clinics: every row they write names its clinic.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,35 +29,36 @@ from service.staff import service as staff
 ALERT_TOPIC, DIGEST_TOPIC, ESCALATION_TOPIC = "alert.email", "alert.digest", "alert.escalation"
 
 
-def announce(news: list[Alert], now: datetime) -> int:
+def announce(news: list[Alert], clinic: Any, now: datetime) -> int:
     """In the transaction of one submission: the emails its news causes, at most one per
     person (most severe alert first). Returns how many were enqueued."""
+    supervisors = functools.cache(lambda: _supervisors(clinic.id))
     per_person: dict[str, tuple[list[recipients.Delivery], list[Alert]]] = {}
     for alert in sorted(news, key=lambda a: -SEVERITIES.index(a.severity)):
-        for delivery in _plan(alert, now):
+        for delivery in _plan(alert, clinic, supervisors, now):
             entry = per_person.setdefault(delivery.to.email.lower(), ([], []))
             entry[0].append(delivery)
             entry[1].append(alert)
     for deliveries, alerts in per_person.values():
         [delivery] = recipients.one_per_person(deliveries)
-        _send(delivery, alerts)
+        _send(delivery, alerts, clinic)
     return len(per_person)
 
 
-def _plan(alert: Alert, now: datetime) -> list[recipients.Delivery]:
-    clinic = clinics.by_id(alert.clinic_id)
+def _plan(
+    alert: Alert, clinic: Any, supervisors: Callable[[], list[recipients.Person]], now: datetime
+) -> list[recipients.Delivery]:
     return recipients.plan_alert(
         rule=alert.rule,
         therapist=_person(staff.member(alert.therapist_id)),
-        supervisors=_supervisors(alert.clinic_id),
+        supervisors=supervisors,
         policy=recipients.EmailPolicy.from_dict(clinic.email_policy),
         timezone=clinic.timezone,
         now=now,
     )
 
 
-def _send(delivery: recipients.Delivery, alerts: list[Alert]) -> None:
-    clinic = clinics.by_id(alerts[0].clinic_id)
+def _send(delivery: recipients.Delivery, alerts: list[Alert], clinic: Any) -> None:
     policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
     items = [
         {**_about(alert, clinic, policy), "severity": severity_words(alert.severity)}

@@ -11,7 +11,9 @@ evaluated one after the other and a split between them is never lost.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from service.alerts import service as alerts
 from service.alerts.models import Alert, AlertOccurrence
 from service.alerts.policy import WINDOW
 from service.core.clock import utcnow
+from service.core.ids import new_id
 from service.db import uow
 from service.feedback import history, links, recording
 from service.feedback.history import History
@@ -31,15 +34,27 @@ if TYPE_CHECKING:
 
 
 def record_partner_feedback(grant: links.Grant, data: dict[str, Any]) -> FeedbackResponse:
-    response = recording.submit(grant, data)
-    evaluate(response)
+    with _one_flush():
+        response = recording.submit(grant, data)
+        evaluate(response)
     return response
 
 
 def record_staff_entry(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackResponse:
-    response = recording.enter_for_partner(session_id, data)
-    evaluate(response)
+    with _one_flush():
+        response = recording.enter_for_partner(session_id, data)
+        evaluate(response)
     return response
+
+
+@contextlib.contextmanager
+def _one_flush() -> Iterator[None]:
+    """A submission reads first and writes once, at its end: every row it adds to one table
+    (events, outbox messages, alerts, occurrences) goes in one INSERT."""
+    session = uow.session()
+    with session.no_autoflush:
+        yield
+    session.flush()
 
 
 def evaluate(response: FeedbackResponse) -> list[Alert]:
@@ -119,14 +134,15 @@ def _judge(found: History, judge: Any, *, newest: uuid.UUID | None) -> list[Aler
     now = utcnow()
     open_alerts = _open_alerts(found.couple.id)
     states = {key: _state(alert) for key, alert in open_alerts.items()}
-    steps = judge(window_of(found, newest), alerts.current_policy(), states, now)
+    policy, clinic = alerts.policy_and_clinic()
+    steps = judge(window_of(found, newest), policy, states, now)
     news, changed = [], []
     for alert_key, step in steps:
         alert = _stored(found.couple, alert_key, step, open_alerts.get(alert_key))
         changed.append(alert)
         if lifecycle.notifies(step):
             news.append(alert)
-    emails.announce(news, now)  # at most one email per person for this submission
+    emails.announce(news, clinic, now)  # at most one email per person for this submission
     return changed
 
 
@@ -144,7 +160,14 @@ def _open_alerts(couple_id: uuid.UUID) -> dict[str, Alert]:
 def _stored(couple: Any, alert_key: str, step: lifecycle.Step, alert: Alert | None) -> Alert:
     state, change = step.state, step.change
     if alert is None:
-        alert = Alert(couple_id=couple.id, therapist_id=couple.therapist_id, open_key=alert_key)
+        alert = Alert(
+            id=new_id(),
+            clinic_id=couple.clinic_id,
+            created_at=utcnow(),
+            couple_id=couple.id,
+            therapist_id=couple.therapist_id,
+            open_key=alert_key,
+        )
         uow.session().add(alert)
     alert.concern, alert.rule, alert.severity = state.concern, state.rule, state.severity
     alert.partner_id = uuid.UUID(state.partner_id) if state.partner_id else None
@@ -153,7 +176,6 @@ def _stored(couple: Any, alert_key: str, step: lifecycle.Step, alert: Alert | No
     alert.last_session_id = uuid.UUID(state.last_session_id)
     alert.last_session_at, alert.status = state.last_session_at, state.status
     alert.recovered_at = (alert.recovered_at or utcnow()) if state.recovered else None
-    uow.session().flush()
     if change.occurrence is not None:
         uow.session().add(_occurrence(alert, change.occurrence))
     if change.kind != "refreshed":

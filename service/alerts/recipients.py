@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -62,7 +63,7 @@ def plan_alert(
     *,
     rule: str,
     therapist: Person | None,
-    supervisors: list[Person],
+    supervisors: Callable[[], list[Person]],  # asked only when they are to be told
     policy: EmailPolicy,
     timezone: str,
     now: datetime,
@@ -71,7 +72,7 @@ def plan_alert(
     reachable = therapist is not None and therapist.active
     if rule == SAFETY or not reachable:
         people = ([(therapist, "therapist")] if reachable else []) + [
-            (person, "supervisor") for person in supervisors if person.active
+            (person, "supervisor") for person in supervisors() if person.active
         ]
         return _unique([Delivery(person, reason, now) for person, reason in people])
     if therapist.alert_emails in DIGESTS:

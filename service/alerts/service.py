@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from service.alerts import chart, explain
 from service.alerts.models import Alert, AlertOccurrence, AlertPolicy
 from service.alerts.policy import SEVERITIES, Policy, PolicyError
+from service.clinics import service as clinics
 from service.core import context
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid
@@ -109,6 +110,12 @@ def _view(alert: Alert, names: dict[str, str], occurrences: list | None = None) 
         [rule for rule in rules if rule],
         occurrences,
     )
+
+
+def policy_and_clinic() -> tuple[Policy, Any]:
+    """The clinic's policy and the clinic itself (its email settings), in one read."""
+    clinic, record = clinics.own_with(AlertPolicy)
+    return (Policy.from_dict(record.settings) if record else Policy.default()), clinic
 
 
 def current_policy() -> Policy:

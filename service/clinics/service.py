@@ -123,6 +123,23 @@ def public_id(slug: str) -> uuid.UUID:
     return clinic_id
 
 
+def own_with(settings: type[Any]) -> tuple[Clinic, Any | None]:
+    """The caller's clinic and its row of `settings` (another feature's one-row-per-clinic
+    table, e.g. the alert policy), in one read."""
+    found = (
+        uow.session()
+        .execute(
+            sa.select(Clinic, settings)
+            .outerjoin(settings, settings.clinic_id == Clinic.id)
+            .where(Clinic.id == _own_id())
+        )
+        .first()
+    )
+    if found is None:
+        raise NotFound(CLINICS.not_found)
+    return found[0], found[1]
+
+
 def _own_id() -> uuid.UUID:
     return context.clinic_id() or uuid.UUID(int=0)  # no clinic: nothing is found (404)
 

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from service.core import context
 from service.core.clock import utcnow
@@ -23,7 +23,8 @@ from service.db.lookup import Lookup
 from service.staff import service as staff
 
 ERASED_NAME = "Erased partner"
-PARTNERS_ONLY = (selectinload(Couple.partners),)
+# One statement (joined), so it can take the couple's row lock too.
+WITH_PARTNERS_AND_THERAPIST = (joinedload(Couple.partners), joinedload(Couple.therapist))
 
 
 def _caseload_owner() -> uuid.UUID | None:

@@ -72,7 +72,10 @@ class Lookup(Generic[M]):
         loading = self.options if loading is None else loading
         stmt = self.query().where(*criteria).options(*loading)
         if lock:
-            stmt = stmt.with_for_update(of=self.model)
+            # FOR NO KEY UPDATE: lockers wait for each other, but inserting a row that refers
+            # to this one (a foreign key's KEY SHARE) does not - else two such transactions
+            # that insert first and lock after would deadlock.
+            stmt = stmt.with_for_update(of=self.model, key_share=True)
         return uow.session().scalar(stmt)
 
     def page(self, stmt: sa.Select[Any], page: PageRequest, *, audited: bool = True) -> Page[M]:

@@ -16,7 +16,7 @@ blp = Blueprint(
     description="The partner's side: the token in their link is the credential.",
 )
 
-TOKEN_RULE = "<string(length=43):token>"  # noqa: S105 - a URL rule, not a secret
+TOKEN_RULE = "<string(minlength=43, maxlength=65):token>"  # noqa: S105 - a URL rule, not a secret
 
 
 def _form_limit() -> str:
@@ -27,12 +27,12 @@ def _form_limit() -> str:
 class PartnerForm(MethodView):
     decorators = [limiter.limit(_form_limit)]
 
-    @link_holder(links.resolve_token)
+    @link_holder(links.resolve_token, links.clinic_of)
     @blp.response(200, schemas.FormSchema)
     def get(self, grant):
         return links.form(grant)
 
-    @link_holder(links.resolve_token)
+    @link_holder(links.claim_token, links.clinic_of)
     @blp.arguments(schemas.SubmitSchema)
     @blp.response(201, schemas.ReceivedSchema)
     def post(self, data, grant):

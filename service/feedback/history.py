@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from service.core.clock import utcnow
 from service.couples import service as couples
 from service.db import uow
@@ -50,19 +48,22 @@ class Alliance:
 def history(
     couple_id: uuid.UUID, *, upto: datetime | None = None, size: int | None = None
 ) -> History:
-    """The last `size` completed sessions up to `upto` (all when None), in four reads."""
-    couple = couples.COUPLES.get(couple_id, audited=False, loading=couples.PARTNERS_ONLY)
-    window = sessions.completed_window(couple.id, upto or utcnow(), size)
-    found = uow.session().scalars(
-        sa.select(FeedbackResponse).where(
-            FeedbackResponse.session_id.in_([booked.id for booked in window])
-        )
+    """The last `size` completed sessions up to `upto` (all when None), in two reads. The
+    couple's row is locked first: evaluations of one couple run one after the other, each
+    reading what the one before it committed."""
+    couple = couples.COUPLES.get(
+        couple_id, audited=False, lock=True, loading=couples.WITH_PARTNERS_AND_THERAPIST
     )
+    window = sessions.completed_window(couple.id, upto or utcnow(), size, each=FeedbackResponse)
+    booked_in_order: dict[uuid.UUID, TherapySession] = {}
     by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
-    for response in found:
-        by_session.setdefault(response.session_id, []).append(response)
+    for booked, response in window:
+        booked_in_order.setdefault(booked.id, booked)
+        if response is not None:
+            by_session.setdefault(booked.id, []).append(response)
     used = {r.instrument_id for responses in by_session.values() for r in responses}
-    return History(couple, window, by_session, instruments.get_many(used) if used else {})
+    found = instruments.get_many(used) if used else {}
+    return History(couple, list(booked_in_order.values()), by_session, found)
 
 
 def alliance(couple_id: uuid.UUID, cutoff_pct: float) -> Alliance:

@@ -2,7 +2,8 @@
 in-clinic answering), re-issued, resolved when a partner opens one, and expired.
 
 The token in a link is the credential: 256-bit random, stored only as a digest, single use,
-expiring. Nothing a partner sees mentions scores, alerts or the other partner.
+expiring. It names its clinic (a routed secret), so it is looked up in that clinic, in the
+request's own transaction. Nothing a partner sees mentions scores, alerts or the other partner.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from service.clinics import service as clinics
 from service.core import context, i18n
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Gone, NotFound
-from service.core.ids import digest, new_secret
+from service.core.ids import digest, route_of, routed_secret
 from service.couples import service as couples
 from service.db import audit, uow
 from service.feedback.models import FeedbackRequest
@@ -36,6 +37,7 @@ DEFAULT_LINK_TTL_HOURS = 72
 COMMENT_MAX_LENGTH = 1000
 OPEN = ("open", "expired")  # not answered or revoked: an expired link may be re-issued
 INVALID = "This feedback link is not valid."
+ANSWERED = "This feedback was already answered. Thank you."
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,20 @@ class Grant:
     partner_id: uuid.UUID
     session_id: uuid.UUID
     instrument_id: uuid.UUID
+    couple_id: uuid.UUID
+    session_at: datetime  # when the session began
+
+
+# What a token's lookup returns: the grant, with its session's couple and time.
+GRANT_COLUMNS = (
+    FeedbackRequest.clinic_id,
+    FeedbackRequest.id,
+    FeedbackRequest.partner_id,
+    FeedbackRequest.session_id,
+    FeedbackRequest.instrument_id,
+    sessions.value_of("couple_id", FeedbackRequest.clinic_id, FeedbackRequest.session_id),
+    sessions.value_of("starts_at", FeedbackRequest.clinic_id, FeedbackRequest.session_id),
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,7 @@ def reissue_in_clinic_links(session_id: uuid.UUID, link_base: str) -> list[Issue
     )
     issued = []
     for request in open_requests:
-        token = new_secret()
+        token = routed_secret(request.clinic_id)
         request.token_hash, request.expires_at, request.status = digest(token), expires_at, "open"
         issued.append(
             IssuedLink(request.partner_id, "in_clinic", expires_at, _link(link_base, token))
@@ -139,31 +155,77 @@ def expire_due(now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
 # -- partner side -----------------------------------------------------------------------------
 
 
-def resolve_token(token: str) -> Grant:
-    """The request a token opens, checked: unknown → 404, expired → 410, answered → 409."""
+def clinic_of(token: str) -> uuid.UUID | None:
+    """The clinic a link belongs to, so it is resolved there: named by the token itself, or,
+    for links issued before tokens named their clinic, found across clinics (audited)."""
+    routed = route_of(token)
+    if routed is not None:
+        return routed
     with context.system_context("feedback link"), uow.unit_of_work():
-        request = _request_of(token)
-        if request is None or request.status == "revoked":
-            raise NotFound(INVALID)
-        if request.status == "answered":
-            raise Conflict("This feedback was already answered. Thank you.")
-        if request.status == "expired" or request.expires_at <= utcnow():
-            raise Gone("This feedback link has expired.")
-        return Grant(
-            request.clinic_id,
-            request.id,
-            request.partner_id,
-            request.session_id,
-            request.instrument_id,
+        found = _request_of(token)
+        return found.clinic_id if found is not None else None
+
+
+def resolve_token(token: str) -> Grant:
+    """The request a token opens, checked: unknown → 404, expired → 410, answered → 409.
+    Read in the link's clinic (`clinic_of`, bound by the link-holder extension)."""
+    return _checked(_request_of(token))
+
+
+def claim_token(token: str) -> Grant:
+    """`resolve_token` for an answer: the link closes in the same statement (open →
+    answered, a compare-and-set), so of two submitters one finds it answered."""
+    now = utcnow()
+    claimed = (
+        uow.session()
+        .execute(
+            sa.update(FeedbackRequest)
+            .where(
+                FeedbackRequest.token_hash == digest(token),
+                FeedbackRequest.status == "open",
+                FeedbackRequest.expires_at > now,
+            )
+            .values(status="answered", answered_at=now)
+            .returning(*GRANT_COLUMNS)
+            .execution_options(synchronize_session=False)
         )
+        .first()
+    )
+    if claimed is None:
+        resolve_token(token)  # says why: unknown, answered or expired
+        raise Conflict(ANSWERED)
+    return Grant(*claimed)
+
+
+def close(request_id: uuid.UUID) -> None:
+    """Open → answered, as a compare-and-set: a second submitter finds nothing to close."""
+    closed = uow.session().execute(
+        sa.update(FeedbackRequest)
+        .where(FeedbackRequest.id == request_id, FeedbackRequest.status.in_(OPEN))
+        .values(status="answered", answered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if closed.rowcount != 1:
+        raise Conflict(ANSWERED)
+
+
+def _checked(found: sa.Row[Any] | None) -> Grant:
+    """A token's lookup (`_request_of`), judged."""
+    if found is None or found.status == "revoked":
+        raise NotFound(INVALID)
+    if found.status == "answered":
+        raise Conflict(ANSWERED)
+    if found.status == "expired" or found.expires_at <= utcnow():
+        raise Gone("This feedback link has expired.")
+    return Grant(*found[: len(GRANT_COLUMNS)])
 
 
 def link_locale(token: str) -> str | None:
     """The locale of the clinic whose link this is (None for an unknown one): the pages that
     say a link was answered or has expired speak the language its form would have."""
     with context.system_context("feedback link language"), uow.unit_of_work():
-        request = _request_of(token)
-        return clinics.by_id(request.clinic_id).locale if request is not None else None
+        found = _request_of(token)
+        return clinics.by_id(found.clinic_id).locale if found is not None else None
 
 
 def form(grant: Grant) -> Form:
@@ -196,7 +258,7 @@ def _issue(
     expires_at: datetime,
     link_base: str,
 ) -> IssuedLink:
-    token = new_secret()
+    token = routed_secret(booked.clinic_id)
     request = FeedbackRequest(
         session_id=booked.id,
         partner_id=partner.id,
@@ -227,10 +289,9 @@ def _issue(
     return IssuedLink(partner.id, partner.feedback_channel, expires_at, url)
 
 
-def _request_of(token: str) -> FeedbackRequest | None:
-    return uow.session().scalar(
-        sa.select(FeedbackRequest).where(FeedbackRequest.token_hash == digest(token))
-    )
+def _request_of(token: str) -> sa.Row[Any] | None:
+    stmt = sa.select(*GRANT_COLUMNS, FeedbackRequest.status, FeedbackRequest.expires_at)
+    return uow.session().execute(stmt.where(FeedbackRequest.token_hash == digest(token))).first()
 
 
 def _link(link_base: str, token: str) -> str:

@@ -9,6 +9,8 @@ Evaluating alerts on a new response is the alerts feature's part of the same use
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -16,8 +18,9 @@ import sqlalchemy as sa
 from service.core import context
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid
+from service.core.ids import new_id
 from service.couples import service as couples
-from service.db import audit, uow
+from service.db import audit, inserts, uow
 from service.feedback import links
 from service.feedback.models import FeedbackRequest, FeedbackResponse
 from service.instruments import service as instruments
@@ -29,16 +32,15 @@ if TYPE_CHECKING:
     from service.therapy_sessions.models import TherapySession
 
 THANKS = "Thank you. Your answers were received."
-ANSWERED = "This feedback was already answered. Thank you."
+RESPONSE_COLUMNS = tuple(sa.inspect(FeedbackResponse).column_attrs)
 
 
 def submit(grant: links.Grant, data: dict[str, Any]) -> FeedbackResponse:
-    """The partner's answers, from their link. The session row is locked first, so two
-    partners answering at the same moment are evaluated one after the other."""
-    booked = sessions.SESSIONS.get(grant.session_id, lock=True, audited=False)
-    _close(grant.request_id)
+    """The partner's answers, from their link (claimed: `links.claim_token`). The session
+    row is locked first, so two partners answering at the same moment are evaluated one after
+    the other."""
     return _record(
-        booked,
+        Slot(grant.session_id, grant.couple_id, grant.session_at),
         grant.partner_id,
         instruments.get(grant.instrument_id),
         data,
@@ -67,7 +69,7 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
         )
     )
     if request is not None:
-        _close(request.id)
+        links.close(request.id)
         instrument = instruments.get(request.instrument_id)
     else:
         instrument = instruments.default_alliance()
@@ -82,20 +84,17 @@ def enter_for_partner(session_id: uuid.UUID, data: dict[str, Any]) -> FeedbackRe
     )
 
 
-def _close(request_id: uuid.UUID) -> None:
-    """Open → answered, as a compare-and-set: a second submitter finds nothing to close."""
-    closed = uow.session().execute(
-        sa.update(FeedbackRequest)
-        .where(FeedbackRequest.id == request_id, FeedbackRequest.status.in_(links.OPEN))
-        .values(status="answered", answered_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if closed.rowcount != 1:
-        raise Conflict(ANSWERED)
+@dataclass(frozen=True)
+class Slot:
+    """The session a response is for."""
+
+    id: uuid.UUID
+    couple_id: uuid.UUID
+    starts_at: datetime
 
 
 def _record(
-    booked: TherapySession,
+    booked: Slot | TherapySession,
     partner_id: uuid.UUID,
     instrument: Instrument,
     data: dict[str, Any],
@@ -104,18 +103,10 @@ def _record(
     entered_by: uuid.UUID | None,
 ) -> FeedbackResponse:
     scored = instruments.score(instrument, data["answers"])
-    session = uow.session()
-    already = session.scalar(
-        sa.select(FeedbackResponse.id).where(
-            FeedbackResponse.session_id == booked.id, FeedbackResponse.partner_id == partner_id
-        )
-    )
-    if already is not None:
-        raise Conflict(
-            "This partner already answered for this session.",
-            errors={"partner_id": ["Already answered."]},
-        )
     response = FeedbackResponse(
+        id=new_id(),
+        clinic_id=context.clinic_id(),
+        created_at=utcnow(),
         session_id=booked.id,
         partner_id=partner_id,
         couple_id=booked.couple_id,
@@ -130,9 +121,8 @@ def _record(
         safety_concern=bool(data.get("safety_concern")),
         entered_by=entered_by,
     )
-    session.add(response)
+    _insert_once(response)
     instruments.mark_answered(instrument)
-    session.flush()
     audit.record("create", "feedback_response", response.id)
     notifications.enqueue_event(
         "feedback.submitted",
@@ -143,3 +133,23 @@ def _record(
         },
     )
     return response
+
+
+def _insert_once(response: FeedbackResponse) -> None:
+    """One statement; the unique key (session, partner) decides a race. The response stays
+    out of the ORM session: the rules read it back with the couple's other answers."""
+    values = {column.key: getattr(response, column.key) for column in RESPONSE_COLUMNS}
+    inserted = (
+        uow.session()
+        .execute(
+            inserts.insert_unless_present(FeedbackResponse)
+            .values(**values)
+            .returning(FeedbackResponse.id)
+        )
+        .first()
+    )
+    if inserted is None:
+        raise Conflict(
+            "This partner already answered for this session.",
+            errors={"partner_id": ["Already answered."]},
+        )

@@ -168,14 +168,16 @@ def public(func: Callable) -> Callable:
     return func
 
 
-def link_holder(resolve: Callable[[str], LinkGrant]) -> Callable:
-    """The view's `token` (a personal link) is the credential: `resolve` checks it, and the
-    view runs as that partner, in that clinic, with `grant` instead of `token`."""
+def link_holder(
+    resolve: Callable[[str], LinkGrant], locate: Callable[[str], uuid.UUID | None]
+) -> Callable:
+    """The view's `token` (a personal link) is the credential: `locate` names its clinic,
+    `resolve` checks it there, and the view runs as that partner with `grant` for `token`."""
 
     def decorator(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args: Any, token: str, **kwargs: Any) -> Any:
-            return func(*args, grant=open_link(token, resolve), **kwargs)
+            return func(*args, grant=open_link(token, resolve, locate), **kwargs)
 
         return public(wrapper)
 
@@ -215,8 +217,15 @@ def authenticate() -> Actor:
     return caller
 
 
-def open_link(token: str, resolve: Callable[[str], LinkGrant]) -> Any:
-    """Resolve a personal link and act as its partner for the rest of the request."""
+def open_link(
+    token: str,
+    resolve: Callable[[str], LinkGrant],
+    locate: Callable[[str], uuid.UUID | None],
+) -> Any:
+    """Resolve a personal link and act as its partner for the rest of the request: `resolve`
+    runs in the clinic `locate` names, in the request's transaction (an unknown link finds
+    no clinic, so no row)."""
+    _bind(Actor(kind="partner", subject="-", clinic_id=locate(token)))
     grant = resolve(token)
     _bind(Actor(kind="partner", subject=str(grant.partner_id), clinic_id=grant.clinic_id))
     return grant

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from service.clinics import service as clinics
 from service.core import context
 from service.core.clock import utcnow
-from service.core.errors import Conflict, Invalid
+from service.core.errors import Conflict, Invalid, NotFound
 from service.core.paging import Page, PageRequest
 from service.db import audit, uow
 from service.db.lookup import Lookup
@@ -19,6 +19,7 @@ from service.instruments import catalog, scoring
 from service.instruments.models import Instrument
 
 DEFAULT_SETTING = "alliance_instrument_id"
+COLUMNS = tuple(sa.inspect(Instrument).column_attrs)
 
 
 def _built_in_or_own(stmt: sa.Select[Any]) -> sa.Select[Any]:
@@ -43,13 +44,40 @@ def list_instruments(
     return INSTRUMENTS.page(stmt, page, audited=False)
 
 
+# Versions that can no longer change (built-in, or answered at least once), as detached
+# copies: scoring and evaluation read them on every submission without a query.
+_FROZEN: dict[uuid.UUID, Instrument] = {}
+
+
 def get(instrument_id: uuid.UUID) -> Instrument:
-    return INSTRUMENTS.get(instrument_id, audited=False)
+    found = get_many({instrument_id}).get(instrument_id)
+    if found is None:
+        raise NotFound(INSTRUMENTS.not_found)
+    return found
 
 
 def get_many(instrument_ids: set[uuid.UUID]) -> dict[uuid.UUID, Instrument]:
-    found = uow.session().scalars(INSTRUMENTS.query().where(Instrument.id.in_(instrument_ids)))
-    return {instrument.id: instrument for instrument in found}
+    """These instruments, if the clinic may see them (frozen ones from memory)."""
+    clinic_id = context.clinic_id()
+    found = {
+        key: _FROZEN[key]
+        for key in instrument_ids
+        if key in _FROZEN and _FROZEN[key].clinic_id in (None, clinic_id)
+    }
+    missing = instrument_ids - found.keys()
+    if missing:
+        rows = uow.session().scalars(INSTRUMENTS.query().where(Instrument.id.in_(missing)))
+        found |= {row.id: _remembered(row) for row in rows}
+    return found
+
+
+def _remembered(row: Instrument) -> Instrument:
+    """A frozen version is kept as a copy bound to no session; others are returned as read."""
+    if row.clinic_id is not None and row.answered_at is None:
+        return row
+    copy = Instrument(**{column.key: getattr(row, column.key) for column in COLUMNS})
+    _FROZEN[row.id] = copy
+    return copy
 
 
 def define(data: dict[str, Any]) -> Instrument:

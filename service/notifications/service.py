@@ -86,6 +86,7 @@ def enqueue_event(
         topic=topic,
         recipient="*",
         payload={**payload, "event_id": str(event.id), "type": topic},
+        next_attempt_at=utcnow(),  # set as an email's is: one INSERT carries both kinds
     )
     session.add(message)
     return message

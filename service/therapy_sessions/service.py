@@ -133,11 +133,12 @@ def mark_no_show(session_id: uuid.UUID) -> TherapySession:
 
 
 def completed_window(
-    couple_id: uuid.UUID, upto: datetime, size: int | None
-) -> list[TherapySession]:
+    couple_id: uuid.UUID, upto: datetime, size: int | None, *, each: Any
+) -> list[tuple[TherapySession, Any]]:
     """The couple's completed sessions up to `upto`, oldest first: the last `size` of them
-    (all when `size` is None). A bounded read, so its cost does not grow with history."""
-    stmt = (
+    (all when `size` is None), each with the rows of `each` (another feature's model with a
+    `session_id`) that belong to it, in one bounded read: (session, row or None) pairs."""
+    latest = (
         SESSIONS.query()
         .where(
             TherapySession.couple_id == couple_id,
@@ -147,8 +148,25 @@ def completed_window(
         .order_by(TherapySession.starts_at.desc(), TherapySession.id.desc())
     )
     if size is not None:
-        stmt = stmt.limit(size)
-    return list(reversed(uow.session().scalars(stmt).all()))
+        latest = latest.limit(size)
+    window = sa.orm.aliased(TherapySession, latest.subquery())
+    stmt = (
+        sa.select(window, each)
+        .outerjoin(each, sa.and_(each.clinic_id == window.clinic_id, each.session_id == window.id))
+        .order_by(window.starts_at, window.id)
+    )
+    return [tuple(row) for row in uow.session().execute(stmt)]
+
+
+def value_of(name: str, clinic_id: Any, session_id: Any) -> sa.Label[Any]:
+    """A session's column as a correlated scalar, for another feature's statement that
+    names the session (a link's lookup returns its couple and time without a second read)."""
+    return (
+        sa.select(getattr(TherapySession, name))
+        .where(TherapySession.clinic_id == clinic_id, TherapySession.id == session_id)
+        .scalar_subquery()
+        .label(f"session_{name}")
+    )
 
 
 def completed(session_ids: set[uuid.UUID]) -> list[TherapySession]:

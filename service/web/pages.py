@@ -95,7 +95,7 @@ def partner_form(token: str):
     if len(token) > MAX_TOKEN_LENGTH:
         return _message(404)
     try:
-        grant = open_link(token, links.resolve_token)
+        grant = open_link(token, _resolver(), links.clinic_of)
         form = links.form(grant)
         _speak(form.locale)
         if request.method == "GET":
@@ -159,6 +159,11 @@ def _speak(clinic_locale: str | None) -> None:
     """From here on this request speaks the clinic's language (or English)."""
     g.partner_language = i18n.language(clinic_locale)
     refresh()  # forget a locale Flask-Babel may have settled on before the clinic was known
+
+
+def _resolver():
+    """An answer claims the link (closing it in the same statement); a read only checks it."""
+    return links.claim_token if request.method == "POST" else links.resolve_token
 
 
 def _same_origin() -> bool:
