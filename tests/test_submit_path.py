@@ -5,6 +5,7 @@ partners answering at once judged one after the other."""
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -72,7 +73,10 @@ def test_links_sent_before_tokens_named_their_clinic_still_work(client, clinic):
     with context.tenant_context(clinic.id), uow.unit_of_work() as session:
         session.execute(
             sa.update(FeedbackRequest)
-            .where(FeedbackRequest.session_id == done["id"], FeedbackRequest.partner_id == care.ana)
+            .where(
+                FeedbackRequest.session_id == uuid.UUID(done["id"]),
+                FeedbackRequest.partner_id == uuid.UUID(care.ana),
+            )
             .values(token_hash=digest(old_style))
         )
     form = client.get(f"/v1/feedback-forms/{old_style}")
