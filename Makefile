@@ -76,7 +76,7 @@ test-postgres: $(STAMP) postgres browser
 	$(PYTEST)
 
 test-sqlite: $(STAMP)
-	ALLIANCE_TEST_DB=sqlite $(PYTEST) -m "not postgres_only"
+	ALLIANCE_TEST_DB=sqlite $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,13 +14,18 @@ pytest_plugins = ["tests.fixtures", "tests.mail", "tests.browsers"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the SQLite run, only the portable subset runs (marked tests need PostgreSQL)."""
+    """The SQLite run proves the embedded default `make run` uses: it runs the tests that reach
+    the database and are not PostgreSQL-only. Tests that never touch a database, and the
+    contract fuzzing (`backend_neutral`), already ran in the PostgreSQL pass: they are
+    deselected, so the SQLite pass spends its time on what differs between the backends."""
     if database.backend() != "sqlite":
         return
-    skip = pytest.mark.skip(reason="PostgreSQL-only (row-level security, locking, concurrency)")
+    kept, dropped = [], []
     for item in items:
-        if "postgres_only" in item.keywords:
-            item.add_marker(skip)
+        portable = "postgres_only" not in item.keywords and "backend_neutral" not in item.keywords
+        (kept if portable and "app" in getattr(item, "fixturenames", ()) else dropped).append(item)
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
 
 
 # Fixtures whose code reaches the database from another thread or process: tests that use them

@@ -12,6 +12,9 @@ from hypothesis import settings as fuzz_settings
 from service.settings import ROOT
 from service.staff.policy import PLATFORM_SCOPE
 
+# The contract is the same whatever the database behind it: fuzzed once, in the PostgreSQL pass.
+pytestmark = pytest.mark.backend_neutral
+
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
 
 
