@@ -6,6 +6,8 @@ Evaluation is in `evaluation`, the policy preview in `backtest`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from service.alerts.policy import SEVERITIES, Policy, PolicyError
 from service.clinics import service as clinics
 from service.core import context
 from service.core.clock import utcnow
-from service.core.errors import Conflict, Invalid
+from service.core.errors import Conflict, Invalid, NotFound
 from service.core.paging import Page, PageRequest
 from service.couples import service as couples
 from service.db import audit, uow
@@ -27,6 +29,7 @@ from service.db.lookup import Lookup
 from service.feedback import history
 from service.instruments import service as instruments
 from service.notifications import service as notifications
+from service.therapy_sessions import service as sessions
 
 MAX_SNOOZE = timedelta(days=90)
 OPEN_STATUSES = ("open", "acknowledged", "snoozed")
@@ -81,11 +84,56 @@ class AllianceView:
         return chart.render(self.resource, [alert.resource for alert in self.alerts])
 
 
-def alliance(couple_id: uuid.UUID) -> AllianceView:
-    found = history.alliance(couple_id, cutoff_pct())
+def alliance(couple_id: uuid.UUID, *, audited: bool = True) -> AllianceView:
+    found = history.alliance(couple_id, cutoff_pct(), audited=audited)
     active = active_for_couple(couple_id)
-    ALERTS.audit_read(active)
+    if audited:
+        ALERTS.audit_read(active)
     return AllianceView(found, present(active))
+
+
+@dataclass(frozen=True)
+class AllianceChart:
+    """A couple's chart as of what it is drawn from: its entity tag, and the SVG drawn once
+    per tag in each process."""
+
+    couple_id: uuid.UUID
+    etag: str
+
+    def svg(self) -> str:
+        return _drawn(self.couple_id, self.etag)
+
+
+def alliance_chart(couple_id: uuid.UUID) -> AllianceChart:
+    """The chart's version, from one read of everything it shows (the couple and partners,
+    sessions, answers, the active alerts the caller may see, the clinic and its policy); 404
+    outside the caseload. The read is audited as one event, drawn or not."""
+    marks = (
+        uow.session()
+        .execute(
+            sa.select(
+                *couples.change_marks(couple_id),
+                *sessions.change_marks(couple_id),
+                *history.change_marks(couple_id),
+                *ALERTS.change_marks(Alert.couple_id == couple_id, Alert.status.in_(OPEN_STATUSES)),
+                *clinics.change_marks(),
+                sa.select(AlertPolicy.version).scalar_subquery(),
+            )
+        )
+        .one()
+    )
+    if not marks[0]:
+        raise NotFound(couples.COUPLES.not_found)
+    audit.record("read", "alliance_chart", couple_id)
+    version = repr((context.clinic_id(), couple_id, *marks)).encode()
+    return AllianceChart(couple_id, f'"{hashlib.sha256(version).hexdigest()[:32]}"')
+
+
+@functools.lru_cache(maxsize=512)
+def _drawn(couple_id: uuid.UUID, etag: str) -> str:
+    """Drawn once per version (`etag`, the cache key) of a couple's chart; the caller has
+    just checked that it may see the couple."""
+    return alliance(couple_id, audited=False).chart()
 
 
 def cutoff_pct() -> float:

@@ -140,6 +140,12 @@ def own_with(settings: type[Any]) -> tuple[Clinic, Any | None]:
     return found[0], found[1]
 
 
+def change_marks() -> list[Any]:
+    """A mark that moves when the caller's clinic changes (its settings: the default
+    instrument, its language)."""
+    return [sa.select(Clinic.version).where(Clinic.id == _own_id()).scalar_subquery()]
+
+
 def _own_id() -> uuid.UUID:
     return context.clinic_id() or uuid.UUID(int=0)  # no clinic: nothing is found (404)
 

@@ -1,7 +1,6 @@
 """`/v1/couples/**` and `/v1/partners/**`: couples in care and their two partners, with each
 couple's alliance (series, chart), the right of access (export) and erasure."""
 
-from flask import Response
 from flask.views import MethodView
 
 from service.alerts import service as alerts
@@ -83,8 +82,10 @@ class Alliance(MethodView):
 class AllianceChart(MethodView):
     @require("feedback.read")
     @blp.response(200, {"type": "string"}, content_type="image/svg+xml")
+    @blp.alt_response(304, description="Not modified: the chart is still the one you hold.")
     def get(self, couple_id):
-        return Response(alerts.alliance(couple_id).chart(), mimetype="image/svg+xml")
+        chart = alerts.alliance_chart(couple_id)
+        return etags.conditional(chart.etag, chart.svg, "image/svg+xml")
 
 
 @blp.route("/<uuid:couple_id>/export")

@@ -201,6 +201,14 @@ def erase_partner(partner_id: uuid.UUID) -> Partner:
     return partner
 
 
+def change_marks(couple_id: uuid.UUID) -> list[Any]:
+    """Marks that move when the couple or one of its partners changes (its label, their
+    names); the first is 0 when the caller may not see the couple."""
+    return COUPLES.change_marks(Couple.id == couple_id) + PARTNERS.change_marks(
+        Partner.couple_id == couple_id
+    )
+
+
 def partners_of(couple_id: uuid.UUID) -> list[Partner]:
     """The couple's partners, in order, if the caller may see the couple (one read)."""
     stmt = PARTNERS.query().where(Partner.couple_id == couple_id).order_by(Partner.position)

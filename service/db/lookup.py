@@ -85,5 +85,16 @@ class Lookup(Generic[M]):
             self.audit_read(result.items)
         return result
 
+    def change_marks(self, *criteria: Any) -> list[Any]:
+        """Scalar subqueries that move whenever a visible row matching `criteria` is added,
+        removed or changed - the key of a cache of what is drawn from them: how many there are,
+        the newest id (ids grow with time) and, for versioned rows, the sum of their versions
+        (every update raises one)."""
+        found = self.query().where(*criteria).subquery()
+        aggregates = [sa.func.count(), sa.func.max(sa.cast(found.c.id, sa.String))]
+        if "version" in found.c:
+            aggregates.append(sa.func.sum(found.c.version))
+        return [sa.select(each).select_from(found).scalar_subquery() for each in aggregates]
+
     def audit_read(self, rows: Sequence[Any]) -> None:
         audit.record_many("read", self.resource, [row.id for row in rows])

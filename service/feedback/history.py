@@ -66,10 +66,11 @@ def history(
     return History(couple, list(booked_in_order.values()), by_session, found)
 
 
-def alliance(couple_id: uuid.UUID, cutoff_pct: float) -> Alliance:
+def alliance(couple_id: uuid.UUID, cutoff_pct: float, *, audited: bool = True) -> Alliance:
     """Each partner's scores per session, in order, and the gap between the partners;
-    `cutoff_pct` is the clinic's (alerts decide it)."""
-    couple = couples.get(couple_id)
+    `cutoff_pct` is the clinic's (alerts decide it). Unaudited for a caller that audits the
+    read its own way (the chart)."""
+    couple = couples.COUPLES.get(couple_id, audited=audited)
     found = list(
         uow.session().scalars(
             RESPONSES.query()
@@ -77,12 +78,18 @@ def alliance(couple_id: uuid.UUID, cutoff_pct: float) -> Alliance:
             .order_by(FeedbackResponse.session_at, FeedbackResponse.id)
         )
     )
-    RESPONSES.audit_read(found)
+    if audited:
+        RESPONSES.audit_read(found)
     partners, gaps = series.build(couple.partners, found)
     completed = [
         (b.id, b.starts_at) for b in sessions.of_couple(couple.id) if b.status == "completed"
     ]
     return Alliance(couple.id, cutoff_pct, partners, gaps, completed, couple)
+
+
+def change_marks(couple_id: uuid.UUID) -> list[Any]:
+    """Marks that move when one of the couple's partners answers (or an answer is erased)."""
+    return RESPONSES.change_marks(FeedbackResponse.couple_id == couple_id)
 
 
 def session_responses(session_id: uuid.UUID) -> list[FeedbackResponse]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from flask import request
+from flask import Response, request
 
 from service.core.errors import Malformed, PreconditionFailed
 
@@ -18,6 +19,15 @@ def etag(version: int) -> str:
 
 def headers_for(version: int) -> dict[str, str]:
     return {"ETag": etag(version)}
+
+
+def conditional(tag: str, body: Callable[[], str], mimetype: str) -> Response:
+    """A GET answered by its entity tag: 304 when `If-None-Match` names it (the body is never
+    built), else the body. `private, no-cache`: the client keeps it, but asks each time."""
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if request.if_none_match.contains_weak(tag.strip('"')):
+        return Response(status=304, headers=headers)
+    return Response(body(), mimetype=mimetype, headers=headers)
 
 
 def check(version: int) -> None:

@@ -175,6 +175,11 @@ def completed(session_ids: set[uuid.UUID]) -> list[TherapySession]:
     return list(uow.session().scalars(stmt.order_by(TherapySession.starts_at)))
 
 
+def change_marks(couple_id: uuid.UUID) -> list[Any]:
+    """Marks that move when one of the couple's sessions is booked, held or changed."""
+    return SESSIONS.change_marks(TherapySession.couple_id == couple_id)
+
+
 def of_couple(couple_id: uuid.UUID) -> list[TherapySession]:
     """Every session of a couple the caller can see, in order."""
     return list(
