@@ -75,6 +75,11 @@ def create_sqlite(worker: str) -> TestDatabase:
     return TestDatabase(url, url, "sqlite")
 
 
+def superuser_url(db: TestDatabase) -> str:
+    """The same database as the superuser (seeding benches: no row-level security)."""
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + db.app_url.rsplit("/", 1)[1]
+
+
 def drop_postgres(db: TestDatabase) -> None:
     name = db.app_url.rsplit("/", 1)[1]
     with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:

@@ -58,22 +58,35 @@ def record_many(
     clinic_id: uuid.UUID | None = None,
 ) -> None:
     """One event per resource, written in a single statement."""
+    ids = list(resource_ids)
+    if not ids:
+        return
     ctx = context.current()
-    actor, now = ctx.actor, utcnow()
-    rows = [
-        {
-            "id": new_id(),
-            "created_at": now,
-            "clinic_id": clinic_id or ctx.clinic_id,
-            "actor_kind": actor.kind if actor else "anonymous",
-            "actor_id": actor.subject if actor else "-",
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "request_id": ctx.request_id,
-            "ip": ctx.ip,
-        }
-        for resource_id in resource_ids
-    ]
-    if rows:
-        uow.session().execute(sa.insert(AuditEvent), rows)
+    actor = ctx.actor
+    shared = {
+        "created_at": utcnow(),
+        "clinic_id": clinic_id or ctx.clinic_id,
+        "actor_kind": actor.kind if actor else "anonymous",
+        "actor_id": actor.subject if actor else "-",
+        "action": action,
+        "resource_type": resource_type,
+        "request_id": ctx.request_id,
+        "ip": ctx.ip,
+    }
+    session = uow.session()
+    if session.get_bind().dialect.name == "postgresql":
+        # The whole list as two arrays: a page of 200 costs what one event does, where an
+        # executemany of 200 rows cost more than the page's own read.
+        session.execute(_UNNESTED, {**shared, "ids": [new_id() for _ in ids], "resources": ids})
+    else:
+        session.execute(
+            sa.insert(AuditEvent), [{**shared, "id": new_id(), "resource_id": r} for r in ids]
+        )
+
+
+_UNNESTED = sa.text(
+    "INSERT INTO audit_events (id, resource_id, created_at, clinic_id, actor_kind, actor_id, "
+    "action, resource_type, request_id, ip) SELECT event.id, event.resource_id, :created_at, "
+    ":clinic_id, :actor_kind, :actor_id, :action, :resource_type, :request_id, :ip "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:resources AS uuid[])) AS event(id, resource_id)"
+)

@@ -90,9 +90,12 @@ class Lookup(Generic[M]):
         removed or changed - the key of a cache of what is drawn from them: how many there are,
         the newest id (ids grow with time) and, for versioned rows, the sum of their versions
         (every update raises one)."""
-        found = self.query().where(*criteria).subquery()
+        model: Any = self.model
+        versioned = hasattr(model, "version")
+        columns = (model.id, model.version) if versioned else (model.id,)
+        found = self.query().with_only_columns(*columns).where(*criteria).subquery()
         aggregates = [sa.func.count(), sa.func.max(sa.cast(found.c.id, sa.String))]
-        if "version" in found.c:
+        if versioned:
             aggregates.append(sa.func.sum(found.c.version))
         return [sa.select(each).select_from(found).scalar_subquery() for each in aggregates]
 
