@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
     from service.clinics import service as clinics_service
-    from service.core import i18n
+    from service.core import crypto, i18n
     from service.couples import api as couples_api
     from service.db import uow
     from service.db.session import Database
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
+    crypto.configure(settings.data_keys, settings.key_encryption_keys)
     install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)

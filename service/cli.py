@@ -17,7 +17,13 @@ from service.db import uow
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(dev_token)
-    for command in (create_platform_client, create_client, rotate_keys, outbox_redrive):
+    for command in (
+        create_platform_client,
+        create_client,
+        rotate_keys,
+        reseal_secrets,
+        outbox_redrive,
+    ):
         app.cli.add_command(command)
 
 
@@ -100,6 +106,18 @@ def rotate_keys() -> None:
     from service.auth import keys
 
     click.echo(json.dumps(keys.rotate()))
+
+
+@click.command("reseal-secrets")
+@with_appcontext
+def reseal_secrets() -> None:
+    """Re-encrypt signing keys, webhook secrets and queued emails under the current
+    ALLIANCE_KEY_ENCRYPTION_KEY and ALLIANCE_DATA_KEY; afterwards the *_OLD_KEYS can go."""
+    from service.db import sealed
+    from service.models import metadata
+
+    with context.system_context("cli reseal-secrets"), uow.unit_of_work():
+        click.echo(json.dumps(sealed.reseal_all(metadata)))
 
 
 @click.command("outbox-redrive")

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from service.core import crypto
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'alliance.db'}"
@@ -23,6 +25,13 @@ def _env_bool(value: str) -> bool:
 class Settings:
     env: str = "development"  # development | test | production
     secret_key: str = DEV_SECRET
+    # Fernet keys (service.core.crypto); a key is rotated by making the current one old.
+    # The data key seals what queued emails say; the key-encryption key seals signing keys
+    # and webhook secrets. Outside development and tests both must be set.
+    data_key: str = ""
+    data_old_keys: tuple[str, ...] = ()
+    key_encryption_key: str = ""
+    key_encryption_old_keys: tuple[str, ...] = ()
     database_url: str = DEFAULT_DATABASE_URL
     # The owner role runs migrations; the app role (no ownership, no BYPASSRLS) serves requests.
     migration_database_url: str = ""
@@ -90,6 +99,15 @@ class Settings:
         return self.issuer or self.base_url
 
     @property
+    def data_keys(self) -> tuple[str, ...]:
+        return (self.data_key or crypto.dev_key("data"), *self.data_old_keys)
+
+    @property
+    def key_encryption_keys(self) -> tuple[str, ...]:
+        current = self.key_encryption_key or crypto.dev_key("key-encryption")
+        return (current, *self.key_encryption_old_keys)
+
+    @property
     def owner_database_url(self) -> str:
         return self.migration_database_url or self.database_url
 
@@ -116,10 +134,25 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if self.env != "development" and self.env != "test" and self.secret_key == DEV_SECRET:
+        relaxed = self.env in ("development", "test")
+        if not relaxed and self.secret_key == DEV_SECRET:
             raise SettingsError("ALLIANCE_SECRET_KEY must be set outside development")
         if self.is_production and self.database_url.startswith("sqlite"):
             raise SettingsError("production needs PostgreSQL (ALLIANCE_DATABASE_URL)")
+        self._check_keys("data", self.data_key, self.data_old_keys, relaxed)
+        self._check_keys(
+            "key_encryption", self.key_encryption_key, self.key_encryption_old_keys, relaxed
+        )
+
+    @staticmethod
+    def _check_keys(name: str, current: str, old: tuple[str, ...], relaxed: bool) -> None:
+        variable = f"ALLIANCE_{name.upper()}_KEY"
+        if not current and not relaxed:
+            raise SettingsError(f"{variable} must be set outside development")
+        if current and not crypto.is_valid_key(current):
+            raise SettingsError(f"{variable} is not a Fernet key (32 url-safe base64 bytes)")
+        if not all(crypto.is_valid_key(key) for key in old):
+            raise SettingsError(f"ALLIANCE_{name.upper()}_OLD_KEYS holds a non-Fernet key")
 
 
 def _coerce(type_name: object, raw: str) -> object:

@@ -56,7 +56,8 @@ def a_message(subject: str = "Hello", text: str = "Plain words.", **meta) -> Out
         channel="email",
         topic="test",
         recipient="to@x.example",
-        payload={**meta, "template": "prerendered", "values": words},
+        payload={**meta, "template": "prerendered"},
+        content=words,
     )
 
 
@@ -160,7 +161,11 @@ def forbidden(care: CoupleInCare) -> list[str]:
 
 def emails(clinic_id: uuid.UUID, topic: str | None = None) -> list[OutboxMessage]:
     with context.tenant_context(clinic_id), uow.unit_of_work() as session:
-        stmt = sa.select(OutboxMessage).where(OutboxMessage.channel == "email")
+        stmt = (
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.channel == "email")
+            .options(sa.orm.undefer(OutboxMessage.content))
+        )
         if topic:
             stmt = stmt.where(OutboxMessage.topic == topic)
         rows = list(session.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
@@ -466,7 +471,7 @@ def test_onboarding_emails_the_first_admin(client, platform, settings):
     assert response.status_code == 201, response.json
     [row] = emails(uuid.UUID(response.json["id"]), "staff.invitation")
     assert row.recipient == "first.admin@harbour.example"
-    words = compose(row.payload["template"], row.payload["values"], settings)
+    words = compose(row.payload["template"], row.content, settings)
     assert response.json["admin_invite_url"] in words.text
     assert "Harbour Couples Practice" in words.subject
 

@@ -63,11 +63,12 @@ def test_the_email_partner_gets_an_invitation_in_the_outbox(care, settings):
             sa.select(OutboxMessage).where(
                 OutboxMessage.clinic_id == care["clinic"].id, OutboxMessage.channel == "email"
             )
+            .options(sa.orm.undefer(OutboxMessage.content))
         ).all()
     assert [m.recipient for m in messages] == ["ben@example.org"]
     mail = messages[0]
     assert mail.topic == "feedback.invitation" and mail.status == "pending"
-    words = compose(mail.payload["template"], mail.payload["values"], settings)
+    words = compose(mail.payload["template"], mail.content, settings)
     assert "Hello Ben," in words.text and "/f/" in words.text
     assert "Ana" not in words.text + words.html  # nothing about the other partner
     assert "score" not in (words.text + words.html).lower()

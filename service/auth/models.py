@@ -13,7 +13,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.core import crypto
 from service.db.base import Base, ClinicOwned, Keyed, clinic_fk
+from service.db.sealed import Sealed
 
 
 class AuthorizationCode(ClinicOwned, Base):
@@ -58,7 +60,8 @@ class SigningKey(Keyed, Base):
     __tablename__ = "oauth_signing_keys"
 
     kid: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    private_jwk: Mapped[dict]
+    # Sealed with the key-encryption key: whoever reads the database cannot mint tokens.
+    private_jwk: Mapped[dict] = mapped_column(Sealed(crypto.KEYS, as_json=True))
     public_jwk: Mapped[dict]
     # current → previous (still published, still verifies) → retired (gone from the JWKS)
     status: Mapped[str] = mapped_column(sa.String(16))

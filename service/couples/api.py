@@ -1,6 +1,7 @@
 """`/v1/couples/**` and `/v1/partners/**`: couples in care and their two partners, with each
 couple's alliance (series, chart), the right of access (export) and erasure."""
 
+from flask import current_app
 from flask.views import MethodView
 
 from service.alerts import service as alerts
@@ -116,4 +117,5 @@ class ErasePartner(MethodView):
     @require("couples.write", roles=("admin",))
     @partners_blp.response(200, schemas.PartnerSchema)
     def post(self, partner_id):
-        return privacy.erase_partner(partner_id)
+        mail_dir = current_app.config["SETTINGS"].mail_dir
+        return privacy.erase_partner(partner_id, mail_dir=mail_dir)

@@ -42,9 +42,10 @@ def export_couple(couple_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def erase_partner(partner_id: uuid.UUID) -> Any:
+def erase_partner(partner_id: uuid.UUID, *, mail_dir: str) -> Any:
     """Erasure wherever the partner's data is held: their details (couples), their open
-    links, their private comments, and undelivered emails to them."""
+    links, their private comments, and the emails sent or waiting for them (with the copies
+    in `mail_dir`, where development writes them)."""
     email = couples.PARTNERS.get(partner_id, audited=False).email
     partner = couples.erase_partner(partner_id)
     session = uow.session()
@@ -58,6 +59,5 @@ def erase_partner(partner_id: uuid.UUID) -> Any:
         .where(FeedbackResponse.partner_id == partner.id)
         .values(comment=None)
     )
-    if email:
-        notifications.forget_emails_to(email)
+    notifications.forget_emails_about(partner.id, email, mail_dir)
     return partner

@@ -14,6 +14,8 @@ import os
 import smtplib
 import ssl
 import tempfile
+import uuid
+from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 from jinja2 import TemplateError
 
 from service.core.clock import utcnow
+from service.core.crypto import InvalidToken
 from service.notifications.compose import compose
 from service.notifications.delivery import Outcome
 from service.notifications.models import OutboxMessage
@@ -37,9 +40,7 @@ def message_id(message: OutboxMessage, settings: Settings) -> str:
 def build(message: OutboxMessage, settings: Settings) -> EmailMessage:
     """Text with an HTML alternative, and the headers receivers need to thread and dedupe."""
     payload = message.payload or {}
-    composed = compose(
-        payload["template"], payload["values"], settings, locale=payload.get("locale")
-    )
+    composed = compose(payload["template"], message.content, settings, locale=payload.get("locale"))
     mime = EmailMessage()
     mime["From"] = settings.smtp_from
     mime["To"] = message.recipient
@@ -57,7 +58,8 @@ def build(message: OutboxMessage, settings: Settings) -> EmailMessage:
 def send(message: OutboxMessage, settings: Settings) -> Outcome:
     try:
         mime = build(message, settings)
-    except (ValueError, TypeError, KeyError, TemplateError) as exc:  # never fixable by retrying
+    # Never fixable by retrying (InvalidToken: sealed under a key no longer configured).
+    except (ValueError, TypeError, KeyError, TemplateError, InvalidToken) as exc:
         return Outcome(ok=False, permanent=True, error=f"unbuildable message: {type(exc).__name__}")
     if not settings.smtp_host:
         return _write(message, mime, settings)
@@ -120,6 +122,12 @@ def _write(message: OutboxMessage, mime: EmailMessage, settings: Settings) -> Ou
         return Outcome(ok=False, error=f"mail folder not writable: {type(exc).__name__}")
     log.info("email written to the mail folder", extra={"outbox_id": str(message.id)})
     return Outcome(ok=True)
+
+
+def forget_copies(message_ids: Iterable[uuid.UUID], mail_dir: str) -> None:
+    """Erasure: the mail folder's copies of these messages (if it ever wrote any)."""
+    for message_id in message_ids:
+        (Path(mail_dir) / f"{message_id}.eml").unlink(missing_ok=True)
 
 
 def _domain(address: str) -> str:

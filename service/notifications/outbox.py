@@ -1,5 +1,6 @@
 """The outbox's rows as the worker sees them: lease due messages, take one for delivery, and
-record what the attempt reported (sent, retry later with backoff, or dead)."""
+record what the attempt reported (sent, retry later with backoff, or dead). A sent email keeps
+its delivery record (who, when, how it went), not what it said."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def record(message: OutboxMessage, outcome: delivery.Outcome, now: datetime | No
     message.latency_ms = outcome.latency_ms or message.latency_ms
     if outcome.ok:
         message.status, message.sent_at, message.last_error = "sent", now, None
+        if message.channel == "email":
+            message.content = None  # delivered: the link and names need not be kept
         return
     message.last_error = (outcome.error or "failed")[:500]
     if outcome.permanent or now - message.created_at >= delivery.GIVE_UP_AFTER:

@@ -16,7 +16,7 @@ from service.core.paging import Key, Page, PageRequest
 from service.db import audit, uow
 from service.db.keyset import keyset_page
 from service.db.lookup import Lookup
-from service.notifications import webhooks
+from service.notifications import email, webhooks
 from service.notifications.models import Event, OutboxMessage, WebhookEndpoint
 
 # Delivery records and endpoints hold no one's data (ids, statuses): not audited.
@@ -38,9 +38,10 @@ def enqueue_email(
     """The one way an email leaves: an outbox row in the caller's transaction, naming its
     template (service/notifications/templates/email), values and the language to write in
     (`locale`, English when absent); the worker renders and sends it, not before
-    `not_before`. `meta` is for the delivery log and the callers' own policy (never shown to
-    the recipient)."""
-    payload = {**(meta or {}), "template": template, "values": values}
+    `not_before`. The values (links, names) are sealed and purged once sent; `meta` stays
+    readable, for the delivery log and the callers' own policy (ids only, never shown to the
+    recipient)."""
+    payload = {**(meta or {}), "template": template}
     if locale:
         payload["locale"] = locale
     message = OutboxMessage(
@@ -49,6 +50,7 @@ def enqueue_email(
         topic=topic,
         recipient=to,
         payload=payload,
+        content=values,
         next_attempt_at=not_before or utcnow(),
     )
     uow.session().add(message)
@@ -86,7 +88,8 @@ def enqueue_event(
         topic=topic,
         recipient="*",
         payload={**payload, "event_id": str(event.id), "type": topic},
-        next_attempt_at=utcnow(),  # set as an email's is: one INSERT carries both kinds
+        content=None,  # set as an email's are: one INSERT carries both kinds
+        next_attempt_at=utcnow(),
     )
     session.add(message)
     return message
@@ -118,14 +121,18 @@ def redrive(message_id: uuid.UUID | None = None) -> int:
     return result.rowcount or 0
 
 
-def forget_emails_to(address: str) -> int:
-    """Erasure: drop undelivered emails to this address (they hold it and a link)."""
-    result = uow.session().execute(
-        sa.delete(OutboxMessage).where(
-            OutboxMessage.recipient == address, OutboxMessage.status == "pending"
-        )
-    )
-    return result.rowcount or 0
+def forget_emails_about(partner_id: uuid.UUID, address: str | None, mail_dir: str) -> int:
+    """Erasure: every email to this address or about this partner, sent or not, goes from
+    the outbox (its row names the address), and so do the mail folder's copies."""
+    about = OutboxMessage.payload["partner_id"].as_string() == str(partner_id)
+    to = OutboxMessage.recipient == address if address else sa.false()
+    forgotten = uow.session().scalars(
+        sa.delete(OutboxMessage)
+        .where(OutboxMessage.channel == "email", sa.or_(about, to))
+        .returning(OutboxMessage.id)
+    ).all()
+    email.forget_copies(forgotten, mail_dir)
+    return len(forgotten)
 
 
 # -- webhook endpoints (`/v1/webhook-endpoints`) ------------------------------------------------

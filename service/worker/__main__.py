@@ -8,6 +8,7 @@ from datetime import timedelta
 from service.alerts import emails as alert_emails
 from service.alerts import service as alerts
 from service.auth import web_sessions
+from service.core import crypto
 from service.db import uow
 from service.db.session import Database
 from service.fhir import export as fhir_export
@@ -60,6 +61,7 @@ def main() -> None:
     settings = Settings.from_env()
     json_logging.configure(settings.log_level)
     uow.init(Database(settings.database_url, pool_size=2))
+    crypto.configure(settings.data_keys, settings.key_encryption_keys)
     worker = build(settings)
     worker.install_signal_handlers()
     worker.run()
