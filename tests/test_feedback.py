@@ -60,9 +60,8 @@ def test_completion_issues_one_link_per_partner(care):
 def test_the_email_partner_gets_an_invitation_in_the_outbox(care, settings):
     with context.system_context("test check"), uow.unit_of_work() as session:
         messages = session.scalars(
-            sa.select(OutboxMessage).where(
-                OutboxMessage.clinic_id == care["clinic"].id, OutboxMessage.channel == "email"
-            )
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.clinic_id == care["clinic"].id, OutboxMessage.channel == "email")
             .options(sa.orm.undefer(OutboxMessage.content))
         ).all()
     assert [m.recipient for m in messages] == ["ben@example.org"]

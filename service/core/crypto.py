@@ -21,7 +21,14 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 __all__ = [
-    "DATA", "KEYS", "InvalidToken", "Sealer", "configure", "dev_key", "is_valid_key", "new_key"
+    "DATA",
+    "KEYS",
+    "InvalidToken",
+    "Sealer",
+    "configure",
+    "dev_key",
+    "is_valid_key",
+    "new_key",
 ]
 
 

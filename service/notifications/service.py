@@ -126,11 +126,15 @@ def forget_emails_about(partner_id: uuid.UUID, address: str | None, mail_dir: st
     the outbox (its row names the address), and so do the mail folder's copies."""
     about = OutboxMessage.payload["partner_id"].as_string() == str(partner_id)
     to = OutboxMessage.recipient == address if address else sa.false()
-    forgotten = uow.session().scalars(
-        sa.delete(OutboxMessage)
-        .where(OutboxMessage.channel == "email", sa.or_(about, to))
-        .returning(OutboxMessage.id)
-    ).all()
+    forgotten = (
+        uow.session()
+        .scalars(
+            sa.delete(OutboxMessage)
+            .where(OutboxMessage.channel == "email", sa.or_(about, to))
+            .returning(OutboxMessage.id)
+        )
+        .all()
+    )
     email.forget_copies(forgotten, mail_dir)
     return len(forgotten)
 
