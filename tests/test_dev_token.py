@@ -101,6 +101,8 @@ def test_it_refuses_to_run_in_production():
         **{k: v for k, v in os.environ.items() if not k.startswith("ALLIANCE_")},
         "ALLIANCE_ENV": "production",
         "ALLIANCE_SECRET_KEY": "a-production-secret-that-is-long-enough-0123456789",
+        "ALLIANCE_DATA_KEY": "YXFBSJ9UNRqEUKifBTOZcTZtDLf8L3cd3iT20SToTTo=",
+        "ALLIANCE_KEY_ENCRYPTION_KEY": "Yk2Cb7zVRLkUz6xv9Eu2QbIKsObcVfSfPz_Mo-228jc=",
         "ALLIANCE_DATABASE_URL": "postgresql://alliance_app@127.0.0.1:1/nowhere",
     }
     ran = subprocess.run(
