@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
 import sqlalchemy as sa
 
 import service.models  # noqa: F401 - every table, for the erasure search
+from service.core import context
+from service.db import uow
 from service.db.base import Base
+from service.notifications import email as mail
+from service.notifications.models import OutboxMessage
 from service.staff.policy import CLINIC_SCOPES
+from service.worker import outbox
 from tests import database
 from tests.practice import PAST, new_couple, new_session, seed_couples
 from tests.sql_counter import count_statements
@@ -329,8 +336,29 @@ def test_export_holds_everything_about_the_couple(client, team):
     assert len(events) == 1
 
 
+@pytest.fixture
+def mail_folder(app, tmp_path):
+    """The development mail writer (no SMTP host) writes into a folder of this test's own."""
+    original = app.config["SETTINGS"]
+    app.config["SETTINGS"] = dataclasses.replace(original, mail_dir=str(tmp_path), smtp_host="")
+    yield app.config["SETTINGS"]
+    app.config["SETTINGS"] = original
+
+
+def _send_emails_to(address: str, settings) -> None:
+    """The worker's path for this address's waiting emails (they are then `sent`)."""
+    with context.system_context("test drain"), uow.unit_of_work() as session:
+        due = session.execute(
+            sa.select(OutboxMessage.id, OutboxMessage.clinic_id).where(
+                OutboxMessage.recipient == address, OutboxMessage.status == "pending"
+            )
+        ).all()
+    for message_id, clinic_id in due:
+        assert outbox.deliver(message_id, clinic_id, {"email": mail.send}, settings) == "sent"
+
+
 @pytest.mark.postgres_only
-def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
+def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db, mail_folder):
     name, email, phone = "Zebulon Quillfeather", "zebulon.q@example.org", "+442079460999"
     couple = client.post(
         "/v1/couples",
@@ -354,6 +382,9 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
     first = new_session(client, team["admin"], couple)
     # Completing emails Zebulon a link (outbox); then his private comment names him.
     client.post(f"/v1/sessions/{first['id']}/complete", json={}, headers=team["admin"].headers)
+    _send_emails_to(email, mail_folder)  # sent: a delivery record and a copy in the folder
+    copies = list(Path(mail_folder.mail_dir).glob("*.eml"))
+    assert len(copies) == 1 and "Zebulon" in copies[0].read_text()
     client.post(
         f"/v1/sessions/{first['id']}/feedback",
         headers=team["mine"].headers,
@@ -383,6 +414,7 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
     assert erased.status_code == 200 and erased.json["erased"] is True
 
     assert _places_holding(test_db, (name, email, phone, "Zebulon")) == []
+    assert list(Path(mail_folder.mail_dir).glob("*.eml")) == []  # the sent email's copy too
     kept = client.get(f"/v1/couples/{couple['id']}/export", headers=team["admin"].headers).json
     assert kept["couple"]["partners"][0]["id"] == partner_id  # de-identified, not deleted
     assert len(kept["sessions"]) == 2
@@ -398,6 +430,35 @@ def test_erasure_leaves_no_trace_of_the_partner_anywhere(client, team, test_db):
         f"/v1/audit-events?resource_id={partner_id}&action=erase", headers=team["admin"].headers
     ).json["items"]
     assert len(events) == 1
+
+
+@pytest.mark.postgres_only
+def test_erasure_forgets_emails_sent_to_an_address_the_partner_has_since_changed(
+    client, team, test_db, mail_folder
+):
+    old, new = "yara.first@example.org", "yara.second@example.org"
+    admin = team["admin"]
+    couple = new_couple(
+        client,
+        admin,
+        team["mine"].id,
+        partners=[{"display_name": "Yara", "email": old}, {"display_name": "Zed"}],
+    )
+    partner_id = couple["partners"][0]["id"]
+    booked = new_session(client, admin, couple)
+    client.post(f"/v1/sessions/{booked['id']}/complete", json={}, headers=admin.headers)
+    _send_emails_to(old, mail_folder)
+    etag = client.get(f"/v1/partners/{partner_id}", headers=admin.headers).headers["ETag"]
+    changed = client.patch(
+        f"/v1/partners/{partner_id}",
+        json={"email": new},
+        headers={**admin.headers, "If-Match": etag},
+    )
+    assert changed.status_code == 200, changed.json
+
+    assert client.post(f"/v1/partners/{partner_id}/erase", headers=admin.headers).status_code == 200
+    assert _places_holding(test_db, (old, new)) == []
+    assert list(Path(mail_folder.mail_dir).glob("*.eml")) == []
 
 
 def _places_holding(test_db, needles: tuple[str, ...]) -> list[str]:
