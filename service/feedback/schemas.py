@@ -8,7 +8,7 @@ from service.therapy_sessions.schemas import SessionSchema
 
 Answers = ma.fields.Dict(
     keys=ma.fields.String(validate=ma.validate.Length(max=40)),
-    values=ma.fields.Raw(),
+    values=ma.fields.Raw(metadata={"type": "number"}),  # checked per item by the instrument
     required=True,
     metadata={"description": "Item key → number.", "example": {"heard": 8, "respect": 9}},
 )

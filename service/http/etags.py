@@ -9,8 +9,8 @@ from flask import Response, request
 
 from service.core.errors import Malformed, PreconditionFailed
 
-# One entity tag or `*` (the documented pattern of the If-Match header).
-IF_MATCH = re.compile(r'^(\*|(W/)?"[^"]{1,64}")$')
+# One entity tag, `*`, or nothing (the documented pattern of the If-Match header).
+IF_MATCH = re.compile(r'^(\*|(W/)?"[^"]{1,64}")?$')
 
 
 def etag(version: int) -> str:
@@ -37,7 +37,7 @@ def check(version: int) -> None:
     writers holding the same ETag cannot both win even when they pass this check together.
     """
     header = request.headers.get("If-Match")
-    if header is None:
+    if header is None or not header.strip():  # an empty list of tags asks for nothing
         return
     if not IF_MATCH.match(header.strip()):
         raise Malformed(

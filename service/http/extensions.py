@@ -32,7 +32,7 @@ from service.core import context
 from service.core.context import Actor
 from service.core.errors import Forbidden, Unauthenticated
 from service.db import uow
-from service.http import etags, idempotency, problems
+from service.http import apidoc, etags, idempotency, problems
 
 SECURITY_SCHEME = "oauth2"
 AUTHENTICATOR = "alliance.authenticator"
@@ -79,6 +79,10 @@ class Api(flask_smorest.Api):
     def __init__(self, app: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("spec_kwargs", {})
         super().__init__(app, **kwargs)
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)
+        apidoc.install(self.ma_plugin)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return problems.from_http_exception(error)

@@ -15,6 +15,11 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
 INT64_MAX = 2**63 - 1
+# The documented form of `_printable` text: no control characters but tab and newlines, and,
+# where text is required, something besides the whitespace that is stripped.
+PRINTABLE = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+PRINTABLE_TEXT = rf"^{PRINTABLE}*$"
+NON_BLANK_TEXT = rf"^{PRINTABLE}*[^\s\x00-\x1f\x7f]{PRINTABLE}*$"
 
 
 class Text(ma.fields.String):
@@ -27,6 +32,9 @@ class Text(ma.fields.String):
         super().__init__(validate=validators, **kwargs)
         self.strip = strip
         self.metadata.setdefault("maxLength", max_length)
+        self.metadata.setdefault(
+            "pattern", NON_BLANK_TEXT if strip and min_length else PRINTABLE_TEXT
+        )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -62,8 +70,15 @@ class Timestamp(ma.fields.AwareDateTime):
 
 
 class BoundedInteger(ma.fields.Integer):
+    """A JSON integer in a range; `50.0` is one too (JSON Schema), `true` and `"50"` are not."""
+
     def __init__(self, *, minimum: int = -INT64_MAX, maximum: int = INT64_MAX, **kwargs: Any):
         super().__init__(strict=True, validate=ma.validate.Range(minimum, maximum), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class UUIDConverter(BaseConverter):

@@ -38,6 +38,12 @@ def decode_cursor(cursor: str) -> Key:
 
 
 class Cursor(ma.fields.String):
+    """The unpadded base64url text `encode_cursor` writes (documented as such)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("pattern", r"^[A-Za-z0-9_-]+$")
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Key:
         return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
 

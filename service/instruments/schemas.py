@@ -4,12 +4,16 @@ from service.http.fields import Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
-Texts = ma.fields.Dict(
-    keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)),
-    values=Text(min_length=1, max_length=500),
-    validate=ma.validate.Length(min=1, max=20),
-    metadata={"description": 'Text per locale, e.g. {"en": "..."}.', "example": {"en": "..."}},
-)
+
+
+def _texts(**kwargs) -> ma.fields.Dict:
+    return ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Regexp(LOCALE)),
+        values=Text(min_length=1, max_length=500),
+        validate=ma.validate.Length(min=1, max=20),
+        metadata={"description": 'Text per locale, e.g. {"en": "..."}.', "example": {"en": "..."}},
+        **kwargs,
+    )
 
 
 class AnchorsSchema(ma.Schema):
@@ -23,7 +27,7 @@ class AnchorsSchema(ma.Schema):
 
 class ItemSchema(ma.Schema):
     key = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{0,39}$"))
-    text = Texts
+    text = _texts()
     min = ma.fields.Integer(required=True, validate=ma.validate.Range(-1000, 1000))
     max = ma.fields.Integer(required=True, validate=ma.validate.Range(-1000, 1000))
     step = ma.fields.Integer(load_default=1, validate=ma.validate.Range(1, 1000))
@@ -53,9 +57,12 @@ def _unique_item_keys(items: list[dict]) -> None:
         raise ma.ValidationError("Item keys must be unique.")
 
 
-Items = ma.fields.List(
-    ma.fields.Nested(ItemSchema), validate=[ma.validate.Length(min=1, max=60), _unique_item_keys]
-)
+def _items(**kwargs) -> ma.fields.List:
+    return ma.fields.List(
+        ma.fields.Nested(ItemSchema),
+        validate=[ma.validate.Length(min=1, max=60), _unique_item_keys],
+        **kwargs,
+    )
 
 
 class InstrumentSchema(ma.Schema):
@@ -75,21 +82,15 @@ class InstrumentSchema(ma.Schema):
 class InstrumentCreateSchema(ma.Schema):
     key = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,63}$"))
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("alliance", "outcome")))
-    title = Texts
-    items = Items
+    title = _texts(required=True)
+    items = _items(required=True)
     norms = ma.fields.Nested(NormsSchema, allow_none=True)
     cutoff_pct = ma.fields.Float(allow_none=True, validate=ma.validate.Range(0, 100))
 
-    @ma.validates_schema
-    def _complete(self, data, **_kw):
-        for name in ("title", "items"):
-            if name not in data:
-                raise ma.ValidationError("Missing data for required field.", name)
-
 
 class InstrumentChangeSchema(ma.Schema):
-    title = Texts
-    items = Items
+    title = _texts()
+    items = _items()
     norms = ma.fields.Nested(NormsSchema, allow_none=True)
     cutoff_pct = ma.fields.Float(allow_none=True, validate=ma.validate.Range(0, 100))
 

@@ -77,6 +77,7 @@ class SessionQuerySchema(PageQuerySchema):
         metadata={
             "description": "Sessions starting at or after this (a date is the clinic's midnight).",
             "type": "string",
+            "anyOf": [{"format": "date"}, {"format": "date-time"}],
         },
     )
     end = DateOrDateTime(
@@ -84,6 +85,7 @@ class SessionQuerySchema(PageQuerySchema):
         metadata={
             "description": "Sessions starting before this (a date includes that whole day).",
             "type": "string",
+            "anyOf": [{"format": "date"}, {"format": "date-time"}],
         },
     )
     therapist_id = ma.fields.UUID()
