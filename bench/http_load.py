@@ -101,7 +101,20 @@ def main() -> None:
 
 
 def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> None:
-    settings = Settings(
+    settings = bench_settings(db, folder)
+    create_app(settings)  # binds the database for the clinic's staff and their tokens
+    clinic = replace(create_clinic(settings.token_issuer), ttl=6 * 3600)
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    started = time.perf_counter()
+    links = seed(db, str(clinic.id), str(therapist.id), args.clinics, args.requests)
+    print(f"seeded {args.clinics} clinics in {time.perf_counter() - started:.0f} s", flush=True)
+    with serving(settings) as base:
+        report(measure(base, links, admin.headers, therapist.headers, args.requests))
+
+
+def bench_settings(db: database.TestDatabase, folder: str) -> Settings:
+    """The app on `db`, writing mail and exports under `folder`, with no rate limits."""
+    return Settings(
         env="test",
         database_url=db.app_url,
         migration_database_url=db.owner_url,
@@ -111,14 +124,6 @@ def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> Non
         login_rate_limit=UNLIMITED,
         feedback_form_rate_limit=UNLIMITED,
     )
-    create_app(settings)  # binds the database for the clinic's staff and their tokens
-    clinic = replace(create_clinic(settings.token_issuer), ttl=6 * 3600)
-    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
-    started = time.perf_counter()
-    links = seed(db, str(clinic.id), str(therapist.id), args.clinics, args.requests)
-    print(f"seeded {args.clinics} clinics in {time.perf_counter() - started:.0f} s", flush=True)
-    with serving(settings) as base:
-        report(measure(base, links, admin.headers, therapist.headers, args.requests))
 
 
 # -- the dataset ---------------------------------------------------------------------------------
@@ -194,15 +199,7 @@ def serving(settings: Settings) -> Iterator[str]:
     """gunicorn serving bench.app with the production config, and the outbox worker."""
     port = free_port()
     env = {
-        **os.environ,
-        "ALLIANCE_ENV": settings.env,
-        "ALLIANCE_DATABASE_URL": settings.database_url,
-        "ALLIANCE_ISSUER": settings.token_issuer,
-        "ALLIANCE_LOG_LEVEL": "WARNING",
-        "ALLIANCE_MAIL_DIR": settings.mail_dir,
-        "ALLIANCE_EXPORT_DIR": settings.export_dir,
-        "ALLIANCE_LOGIN_RATE_LIMIT": UNLIMITED,
-        "ALLIANCE_FEEDBACK_FORM_RATE_LIMIT": UNLIMITED,
+        **environment(settings),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_LOG_LEVEL": "warning",
         "WEB_CONCURRENCY": "2",
@@ -221,6 +218,21 @@ def serving(settings: Settings) -> Iterator[str]:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """What `bench.app` reads `settings` from."""
+    return {
+        **os.environ,
+        "ALLIANCE_ENV": settings.env,
+        "ALLIANCE_DATABASE_URL": settings.database_url,
+        "ALLIANCE_ISSUER": settings.token_issuer,
+        "ALLIANCE_LOG_LEVEL": "WARNING",
+        "ALLIANCE_MAIL_DIR": settings.mail_dir,
+        "ALLIANCE_EXPORT_DIR": settings.export_dir,
+        "ALLIANCE_LOGIN_RATE_LIMIT": UNLIMITED,
+        "ALLIANCE_FEEDBACK_FORM_RATE_LIMIT": UNLIMITED,
+    }
 
 
 def _wait_ready(base: str) -> None:

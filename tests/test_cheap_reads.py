@@ -86,3 +86,32 @@ def test_a_cached_chart_costs_a_few_statements_however_long_the_history(client, 
         assert _chart(care).status_code == 200
     # the tenant setting, the version read, the audit event (and the token's checks)
     assert len(statements) == len(cached) <= 6, statements
+
+
+def test_a_listed_couple_reads_exactly_as_it_does_on_its_own(client, clinic):
+    partners = [
+        {
+            "display_name": "Ana Lima",
+            "feedback_channel": "in_clinic",
+            "phone": "+44 20 7946 0958",
+            "pronouns": "she/her",
+            "personal_goals": ["Be heard"],
+            "identifiers": [{"system": "urn:ehr", "value": "A-1"}],
+        },
+        {"display_name": "Ben Okoro", "email": "ben@example.org", "feedback_channel": "email"},
+    ]
+    cares = [CoupleInCare(client, clinic, partners=partners), CoupleInCare(client, clinic)]
+    admin = cares[0].admin.headers
+    erased = client.post(f"/v1/partners/{cares[1].ben}/erase", headers=admin)
+    assert erased.status_code == 200, erased.json
+    listed = client.get("/v1/couples?limit=50", headers=admin)
+    assert listed.status_code == 200
+    assert listed.json["next_cursor"] is None
+    by_id = {item["id"]: item for item in listed.json["items"]}
+    for care in cares:
+        alone = client.get(f"/v1/couples/{care.id}", headers=admin)
+        assert by_id[care.id] == alone.json
+    assert by_id[cares[0].id]["partners"][0]["identifiers"] == [
+        {"system": "urn:ehr", "value": "A-1"}
+    ]
+    assert by_id[cares[1].id]["partners"][1]["erased"] is True

@@ -9,6 +9,7 @@ partner did not answer marked on that partner's line. It scales to a phone's wid
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,12 +40,19 @@ LABELS = {
 class _Axes:
     sessions: Sequence[tuple[str, datetime]]  # the couple's completed sessions, in order
 
-    def x(self, session_id: object) -> float:
-        index = next(i for i, (sid, _at) in enumerate(self.sessions) if sid == str(session_id))
+    @functools.cached_property
+    def _xs(self) -> dict[str, float]:
+        """Each session's x, computed once: a long history is drawn in linear time."""
         span = max(1, len(self.sessions) - 1)
-        return round(
-            LEFT + (WIDTH - LEFT - RIGHT) * (index / span if len(self.sessions) > 1 else 0.5), 1
-        )
+        return {
+            sid: round(
+                LEFT + (WIDTH - LEFT - RIGHT) * (i / span if len(self.sessions) > 1 else 0.5), 1
+            )
+            for i, (sid, _at) in enumerate(self.sessions)
+        }
+
+    def x(self, session_id: object) -> float:
+        return self._xs[str(session_id)]
 
     @staticmethod
     def y(pct: float) -> float:
@@ -120,9 +128,23 @@ def _line(axes: _Axes, partner: Any, index: int) -> str:
             _marker(x, y, colour, index, f"{name}: {point.pct:g}% on {point.session_at:%-d %b %Y}")
         )
     parts += [
-        _missed(axes, partner, sid, at, colour) for sid, at in axes.sessions if sid not in answered
+        _missed(axes, partner, sid, at, colour, level)
+        for sid, at, level in _levels_before(axes, partner)
+        if sid not in answered
     ]
     return "\n".join(parts)
+
+
+def _levels_before(axes: _Axes, partner: Any) -> list[tuple[str, datetime, float]]:
+    """Each session with the partner's last answer before it (0 when there is none), in one
+    pass over both ordered lists."""
+    levels, points, latest = [], iter(partner.points), 0.0
+    upcoming = next(points, None)
+    for sid, at in axes.sessions:
+        while upcoming is not None and upcoming.session_at < at:
+            latest, upcoming = upcoming.pct, next(points, None)
+        levels.append((sid, at, latest))
+    return levels
 
 
 def _marker(x: float, y: float, colour: str, index: int, label: str) -> str:
@@ -135,11 +157,12 @@ def _marker(x: float, y: float, colour: str, index: int, label: str) -> str:
     return f"{shape}<title>{label}</title>{closing}"
 
 
-def _missed(axes: _Axes, partner: Any, session_id: str, at: datetime, colour: str) -> str:
-    """A session the partner did not answer: a hollow mark on their line (at their last
-    answer's level before it, or at the bottom when they never answered)."""
-    before = [p for p in partner.points if p.session_at < at]
-    y = axes.y(before[-1].pct) if before else axes.y(0)
+def _missed(
+    axes: _Axes, partner: Any, session_id: str, at: datetime, colour: str, level: float
+) -> str:
+    """A session the partner did not answer: a hollow mark on their line (at `level`, their
+    last answer's before it, or at the bottom when they never answered)."""
+    y = axes.y(level)
     x = axes.x(session_id)
     name = escape(partner.display_name)
     return (
