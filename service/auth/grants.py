@@ -33,6 +33,7 @@ from service.staff.policy import (
     PLATFORM_SCOPE,
     covers,
     grantable_scopes,
+    issued_in_time,
     scopes_for_role,
 )
 
@@ -296,6 +297,6 @@ def _usable_staff(staff_id: uuid.UUID, *, since: datetime) -> Any:
     member = staff.get_active(staff_id)
     if member is None:
         raise GrantRefused("The account is no longer active.")
-    if member.tokens_valid_after is not None and since < member.tokens_valid_after:
+    if not issued_in_time(since, member.tokens_valid_after):
         raise GrantRefused("The session has been ended.")
     return member

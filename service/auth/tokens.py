@@ -23,6 +23,7 @@ from service.core.context import Actor
 from service.core.ids import new_secret
 from service.db import uow
 from service.staff import service as staff
+from service.staff.policy import JWT_RESOLUTION, issued_in_time
 
 
 def access_token_claims(
@@ -108,7 +109,8 @@ def still_valid(caller: Actor, claims: dict[str, Any]) -> bool:
             return False
         active, valid_after, fresh = found
         issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
-        return bool(active and fresh and (valid_after is None or issued_at >= valid_after))
+        in_time = issued_in_time(issued_at, valid_after, resolution=JWT_RESOLUTION)
+        return bool(active and fresh and in_time)
     found = (
         uow.session()
         .execute(clients.active_query(str(caller.client_id)).add_columns(not_revoked))

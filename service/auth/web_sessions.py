@@ -18,7 +18,7 @@ from service.core.context import Actor
 from service.core.ids import digest, new_secret
 from service.db import audit, uow
 from service.staff import service as staff
-from service.staff.policy import scopes_for_role
+from service.staff.policy import issued_in_time, scopes_for_role
 
 if TYPE_CHECKING:
     from service.staff.models import StaffMember
@@ -100,7 +100,7 @@ def _still_allowed(member: StaffMember | None, started_at: datetime) -> bool:
     """Active, and not signed out everywhere since the session began."""
     if member is None or not member.active:
         return False
-    return member.tokens_valid_after is None or started_at >= member.tokens_valid_after
+    return issued_in_time(started_at, member.tokens_valid_after)
 
 
 def _actor(user: StaffUser) -> Actor:

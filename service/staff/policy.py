@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+MICROSECOND = timedelta(microseconds=1)
+JWT_RESOLUTION = timedelta(seconds=1)  # `iat` is whole seconds (RFC 7519 NumericDate)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 ROLES = ("admin", "supervisor", "therapist")
 
 CLINIC_SCOPES = (
@@ -101,3 +107,23 @@ def _system_scope(scope: str) -> tuple[str, str] | None:
     if context != "system" or not kind or not permissions or set(permissions) - set("cruds"):
         return None
     return kind, permissions
+
+
+def issued_in_time(
+    issued_at: datetime, valid_after: datetime | None, *, resolution: timedelta = MICROSECOND
+) -> bool:
+    """A credential issued at `issued_at` outlives a sign-out-everywhere (or password set) at
+    `valid_after` when it was issued at or after it, compared at the credential's own
+    resolution: a JWT's `iat` has whole seconds, so a token issued later in the same second
+    counts as issued after (otherwise signing in right after setting a password fails about
+    half the time)."""
+    if valid_after is None:
+        return True
+    return issued_at >= valid_after - (valid_after - EPOCH) % resolution
+
+
+def sign_out_everywhere(now: datetime) -> datetime:
+    """`tokens_valid_after` for a sign-out everywhere (deactivation, role change): the start of
+    the next whole second, so that no access token issued in this second survives it."""
+    into_second = (now - EPOCH) % JWT_RESOLUTION
+    return now - into_second + JWT_RESOLUTION if into_second else now

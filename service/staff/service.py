@@ -20,6 +20,7 @@ from service.core.paging import Page, PageRequest
 from service.db import audit, uow
 from service.db.lookup import Lookup
 from service.staff.models import StaffMember
+from service.staff.policy import sign_out_everywhere
 
 STAFF = Lookup(StaffMember, "staff", "Staff member not found.")
 # What a staff member may change about themselves; everything else is an admin's decision.
@@ -86,7 +87,7 @@ def update(staff_id: uuid.UUID, changes: dict[str, Any], check_version: Any) -> 
         _deactivate(member)
     if "role" in changes and changes["role"] != member.role:
         # Access tokens carry the role: the old one must not outlive the change.
-        member.tokens_valid_after = utcnow()
+        member.tokens_valid_after = sign_out_everywhere(utcnow())
     for name, value in changes.items():
         setattr(member, name, value)
     flush_unique_email()
@@ -223,7 +224,7 @@ def _is_admin(caller: context.Actor | None) -> bool:
 
 def _deactivate(member: StaffMember) -> None:
     member.active = False
-    member.tokens_valid_after = utcnow()
+    member.tokens_valid_after = sign_out_everywhere(utcnow())
     member.invite_token_hash = None  # an unused invite must not bring the account back
     member.invite_expires_at = None
 
