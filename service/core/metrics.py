@@ -1,4 +1,10 @@
-"""Prometheus metrics, defined once. Labels carry routes and outcomes, never personal data."""
+"""Prometheus metrics, defined once. Labels carry routes, outcomes, rules and exception class
+names, never personal data.
+
+Under gunicorn every process counts on its own; with `PROMETHEUS_MULTIPROC_DIR` set
+(deploy/gunicorn.conf.py sets it) prometheus_client writes the values to files there and
+`/metrics` adds up every process's (service.ops.metrics).
+"""
 
 from prometheus_client import Counter, Histogram
 
@@ -10,3 +16,29 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "alliance_http_request_seconds", "HTTP request latency by route", ["method", "route"]
 )
+DELIVERIES = Counter(
+    "alliance_outbox_deliveries_total",
+    "Outbox delivery attempts by channel and result (sent, retry, dead)",
+    ["channel", "result"],
+)
+WORKER_FAILURES = Counter(
+    "alliance_worker_failures_total",
+    "Failures the worker caught and will retry, by stage and exception class",
+    ["stage", "error"],
+)
+ALERTS_RAISED = Counter(
+    "alliance_alerts_raised_total", "New alerts by leading rule and severity", ["rule", "severity"]
+)
+SUBMISSIONS = Counter(
+    "alliance_feedback_submissions_total",
+    "Feedback responses recorded, by source (partner link, staff entry)",
+    ["source"],
+)
+
+
+def failure(stage: str, exc: BaseException) -> dict[str, str]:
+    """Count a caught failure; returns the log fields that describe it (no message text: an
+    exception's text may quote an address or a bound SQL parameter)."""
+    error = type(exc).__name__
+    WORKER_FAILURES.labels(stage, error).inc()
+    return {"stage": stage, "error": error}

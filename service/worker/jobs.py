@@ -7,16 +7,17 @@ import logging
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from service.alerts import evaluation
-from service.core import context
+from service.core import context, metrics
 from service.core.clock import utcnow
 from service.db import idempotency, uow
 from service.feedback import links
+from service.worker.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,22 @@ class Job:
     # goes: it runs without the advisory-lock transaction, which a long job (an export) would
     # hold idle past PostgreSQL's idle-in-transaction timeout.
     locked: bool = True
+    # After a failure the job is tried again sooner than `every` (never later), backing off.
+    retry_at: datetime | None = None
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=5.0, cap=300.0))
 
     def due(self, now: datetime) -> bool:
+        if self.retry_at is not None:
+            return now >= self.retry_at
         return self.last_run is None or now - self.last_run >= self.every
+
+    def succeeded(self, now: datetime) -> None:
+        self.last_run, self.retry_at = now, None
+        self.backoff.succeeded()
+
+    def failed(self, now: datetime) -> None:
+        wait = timedelta(seconds=self.backoff.failed())
+        self.retry_at = now + min(wait, self.every)
 
 
 def expire_feedback_requests(now: datetime) -> int:
@@ -54,23 +68,36 @@ def purge_idempotency_keys(_now: datetime) -> int:
 
 
 def run_due(jobs: list[Job], now: datetime | None = None) -> list[str]:
-    """Run the jobs that are due; returns the names that ran here."""
+    """Run the jobs that are due; returns the names that ran here. A job that fails is
+    logged (its name and the exception class), counted, and retried with backoff; the
+    others still run."""
     now = now or utcnow()
     ran = []
     for job in jobs:
         if not job.due(now):
             continue
-        if not job.locked:
-            with context.system_context(f"job {job.name}"):
-                job.run(now)
-        else:
-            with context.system_context(f"job {job.name}"), uow.unit_of_work() as session:
-                if not _lock(session, job.name):
-                    continue  # another worker is running it
-                job.run(now)
-        job.last_run = now
+        try:
+            if not _run(job, now):
+                continue  # another worker is running it
+        except Exception as exc:  # a failing job must not stop the worker
+            job.failed(now)
+            log.warning("job failed", extra={"job": job.name, **metrics.failure("job", exc)})
+            continue
+        job.succeeded(now)
         ran.append(job.name)
     return ran
+
+
+def _run(job: Job, now: datetime) -> bool:
+    if not job.locked:
+        with context.system_context(f"job {job.name}"):
+            job.run(now)
+        return True
+    with context.system_context(f"job {job.name}"), uow.unit_of_work() as session:
+        if not _lock(session, job.name):
+            return False
+        job.run(now)
+    return True
 
 
 def _lock_key(name: str) -> int:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from service.core import context
+from service.core import context, metrics
 from service.db import uow
 from service.notifications import delivery, outbox
 from service.settings import Settings
@@ -36,7 +36,8 @@ def deliver(
         try:
             outcome = senders[message.channel](message, settings)
         except Exception as exc:  # a sender bug must not kill the worker; retry later
-            log.exception("delivery failed", extra={"message_id": str(message_id)})
-            outcome = delivery.Outcome(ok=False, error=type(exc).__name__)
+            failure = metrics.failure("send", exc)
+            log.warning("delivery failed", extra={"outbox_id": str(message_id), **failure})
+            outcome = delivery.Outcome(ok=False, error=failure["error"])
         outbox.record(message, outcome)
         return message.status

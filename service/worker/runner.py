@@ -1,4 +1,10 @@
-"""The worker loop: deliver due outbox messages, run due jobs, stop cleanly on SIGTERM."""
+"""The worker loop: deliver due outbox messages, run due jobs, stop cleanly on SIGTERM.
+
+Nothing that fails inside the loop ends it: a failure (the database gone, a bug in a step) is
+logged by exception class, counted (`alliance_worker_failures_total`) and the loop tries again
+after a backoff that grows while the failures continue, so a database outage is ridden out
+without a restart and without hammering the database when it comes back.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ import threading
 from datetime import timedelta
 from types import FrameType
 
+from service.core import metrics
 from service.settings import Settings
 from service.worker import jobs, outbox
+from service.worker.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ class Worker:
         self.settings, self.senders, self.jobs = settings, senders, job_list
         self.batch, self.lease, self.idle_sleep = batch, lease, idle_sleep
         self.stopping = threading.Event()
+        self.backoff = Backoff(base=max(idle_sleep, 0.05), cap=30.0)
 
     def run_once(self) -> int:
         """Claim one batch and deliver it; stops between messages once asked to stop."""
@@ -42,10 +51,21 @@ class Worker:
     def run(self) -> None:
         log.info("worker started")
         while not self.stopping.is_set():
-            jobs.run_due(self.jobs)
-            if self.run_once() == 0:
-                self.stopping.wait(self.idle_sleep)
+            self.stopping.wait(self.step())
         log.info("worker stopped")
+
+    def step(self) -> float:
+        """One turn of the loop; returns how long to wait before the next."""
+        try:
+            jobs.run_due(self.jobs)
+            delivered = self.run_once()
+        except Exception as exc:  # the database is down, or a bug: retry, never die
+            wait = self.backoff.failed()
+            failure = metrics.failure("loop", exc)
+            log.warning("worker loop failed", extra={**failure, "retry_in_s": round(wait, 2)})
+            return wait
+        self.backoff.succeeded()
+        return 0.0 if delivered else self.idle_sleep
 
     def stop(self, _signum: int | None = None, _frame: FrameType | None = None) -> None:
         """SIGTERM/SIGINT: finish the message in hand, then leave."""
