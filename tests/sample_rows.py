@@ -38,6 +38,8 @@ def _value(column: sa.Column, allowed: dict[str, Any]) -> Any:
     if column.name in allowed:
         return allowed[column.name]
     kind = column.type
+    if isinstance(kind, sa.TypeDecorator):  # e.g. a sealed (encrypted) text: sample its impl
+        kind = kind.impl_instance
     if isinstance(kind, sa.Uuid):
         return uuid.uuid4()
     if isinstance(kind, sa.Boolean):
@@ -46,9 +48,7 @@ def _value(column: sa.Column, allowed: dict[str, Any]) -> Any:
         return 1
     if isinstance(kind, sa.Numeric | sa.Float):
         return 1
-    if isinstance(kind, sa.DateTime) or (
-        getattr(kind, "impl", None) is not None and isinstance(kind.impl, sa.DateTime)
-    ):
+    if isinstance(kind, sa.DateTime):
         return datetime.now(UTC)
     if isinstance(kind, sa.Date):
         return date.today()

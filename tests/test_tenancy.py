@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import service.models  # noqa: F401 - registers every model
+from service.core import crypto
 from service.db.base import Base, tenant_tables
 from tests import database
 from tests.sample_rows import SampleWriter
@@ -24,7 +25,9 @@ TENANT_TABLES = [table.name for table in tenant_tables()]
 
 
 @pytest.fixture(scope="module")
-def engines(test_db):
+def engines(test_db, settings):
+    # No app is built here, yet sample rows fill sealed columns: seal them with the test keys.
+    crypto.configure(settings.data_keys, settings.key_encryption_keys)
     superuser = sa.create_engine(test_db.app_url.replace(f"{database.APP_ROLE}@", "postgres@"))
     app_role = sa.create_engine(test_db.app_url)
     yield superuser, app_role
