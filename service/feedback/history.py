@@ -54,7 +54,7 @@ def history(
     couple = couples.COUPLES.get(
         couple_id, audited=False, lock=True, loading=couples.WITH_PARTNERS_AND_THERAPIST
     )
-    window = sessions.completed_window(couple.id, upto or utcnow(), size, each=FeedbackResponse)
+    window = sessions.completed_window(couple, upto or utcnow(), size, each=FeedbackResponse)
     booked_in_order: dict[uuid.UUID, TherapySession] = {}
     by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
     for booked, response in window:

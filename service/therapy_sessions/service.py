@@ -5,6 +5,7 @@ Sessions are visible exactly when their couple is (caseload scoping lives in cou
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zoneinfo
 from datetime import date, datetime, time, timedelta
@@ -133,29 +134,43 @@ def mark_no_show(session_id: uuid.UUID) -> TherapySession:
 
 
 def completed_window(
-    couple_id: uuid.UUID, upto: datetime, size: int | None, *, each: Any
+    couple: Any, upto: datetime, size: int | None, *, each: Any
 ) -> list[tuple[TherapySession, Any]]:
-    """The couple's completed sessions up to `upto`, oldest first: the last `size` of them
+    """`couple`'s completed sessions up to `upto`, oldest first: the last `size` of them
     (all when `size` is None), each with the rows of `each` (another feature's model with a
-    `session_id`) that belong to it, in one bounded read: (session, row or None) pairs."""
+    `session_id`) that belong to it, in one bounded read: (session, row or None) pairs.
+
+    `couple` is a row the caller read through `couples.COUPLES` (so visible to it), and its
+    sessions are visible exactly when it is: the statement needs no caseload of its own, so it
+    is built once, not per call."""
+    return [
+        tuple(row)
+        for row in uow.session().execute(
+            _window(each, limited=size is not None),
+            {"couple_id": couple.id, "upto": upto, "size": size},
+        )
+    ]
+
+
+@functools.cache
+def _window(each: Any, *, limited: bool) -> sa.Select[Any]:
     latest = (
-        SESSIONS.query()
+        sa.select(TherapySession)
         .where(
-            TherapySession.couple_id == couple_id,
+            TherapySession.couple_id == sa.bindparam("couple_id"),
             TherapySession.status == "completed",
-            TherapySession.starts_at <= upto,
+            TherapySession.starts_at <= sa.bindparam("upto"),
         )
         .order_by(TherapySession.starts_at.desc(), TherapySession.id.desc())
     )
-    if size is not None:
-        latest = latest.limit(size)
+    if limited:
+        latest = latest.limit(sa.bindparam("size", type_=sa.Integer))
     window = sa.orm.aliased(TherapySession, latest.subquery())
-    stmt = (
+    return (
         sa.select(window, each)
         .outerjoin(each, sa.and_(each.clinic_id == window.clinic_id, each.session_id == window.id))
         .order_by(window.starts_at, window.id)
     )
-    return [tuple(row) for row in uow.session().execute(stmt)]
 
 
 def value_of(name: str, clinic_id: Any, session_id: Any) -> sa.Label[Any]:
