@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.core import bounded_json
+
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 COMMON = frozenset({"_id", "_lastUpdated", "_count", "_cursor", "_format"})
@@ -214,7 +216,7 @@ def encode_cursor(cursor: Cursor) -> str:
 def decode_cursor(text: str) -> Cursor:
     try:
         padded = text + "=" * (-len(text) % 4)
-        created, ident, skip = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        created, ident, skip = bounded_json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None or not isinstance(skip, int) or not 0 <= skip < 100:
             raise ValueError("bad cursor")
