@@ -10,7 +10,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+# The instants and days the service accepts from callers: a week inside what `datetime` holds,
+# so moving one into any time zone (offsets stay within a day) and the day arithmetic on bounds
+# (a day's end is the next midnight) never overflow.
+EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+LATEST = datetime(9999, 12, 24, tzinfo=UTC)
 
 
 class SystemClock:
@@ -46,6 +52,14 @@ def utcnow() -> datetime:
 
 def monotonic() -> float:
     return _clock.monotonic()
+
+
+def convertible(value: date | datetime) -> bool:
+    """Within [EARLIEST, LATEST]. An aware instant is compared as it is: converting it to UTC
+    first is what overflows."""
+    if isinstance(value, datetime):
+        return EARLIEST <= value <= LATEST
+    return EARLIEST.date() <= value <= LATEST.date()
 
 
 @contextlib.contextmanager

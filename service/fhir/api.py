@@ -278,10 +278,7 @@ def _json_body() -> Any:
         raise Malformed("Send a transaction Bundle as the body.")
     if request.mimetype not in (FHIR_JSON, "application/json"):
         raise UnsupportedMediaType("Send the Bundle as application/fhir+json.")
-    try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError) as exc:
-        raise Malformed("The body is not valid JSON.") from exc
+    return request.get_json()  # bounded, and parsed before anything else (service.http.bodies)
 
 
 WRITES = ["POST", "PUT", "PATCH", "DELETE"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.core import bounded_json, clock
+
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 COMMON = frozenset({"_id", "_lastUpdated", "_count", "_cursor", "_format"})
@@ -27,6 +29,7 @@ _DATE = re.compile(
     r"(?:T(?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?"
 )
 PREFIXES = ("ge", "gt", "le", "lt", "eq")
+_RANGE = f"{clock.EARLIEST:%Y-%m-%d} and {clock.LATEST:%Y-%m-%d}"
 
 
 class SearchError(ValueError):
@@ -143,12 +146,16 @@ def period(text: str) -> tuple[datetime, datetime]:
     try:
         if found["time"]:
             start = datetime.fromisoformat(f"{text.strip()[:10]}T{found['time']}{found['tz']}")
-            precise = len(found["time"]) > 5
-            return start.astimezone(UTC), start + timedelta(seconds=1 if precise else 60)
-        year, month, day = int(found["y"]), int(found["m"] or 1), int(found["d"] or 1)
-        start = datetime(year, month, day, tzinfo=UTC)
+        else:
+            year, month, day = int(found["y"]), int(found["m"] or 1), int(found["d"] or 1)
+            start = datetime(year, month, day, tzinfo=UTC)
     except ValueError as exc:
         raise SearchError("_lastUpdated", "Not a real date.") from exc
+    if not clock.convertible(start):
+        raise SearchError("_lastUpdated", f"Give a date between {_RANGE}.")
+    if found["time"]:
+        precise = len(found["time"]) > 5
+        return start.astimezone(UTC), start + timedelta(seconds=1 if precise else 60)
     if found["d"]:
         return start, start + timedelta(days=1)
     if found["m"]:
@@ -214,7 +221,7 @@ def encode_cursor(cursor: Cursor) -> str:
 def decode_cursor(text: str) -> Cursor:
     try:
         padded = text + "=" * (-len(text) % 4)
-        created, ident, skip = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        created, ident, skip = bounded_json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None or not isinstance(skip, int) or not 0 <= skip < 100:
             raise ValueError("bad cursor")

@@ -32,7 +32,7 @@ from service.core import context
 from service.core.context import Actor
 from service.core.errors import Forbidden, Unauthenticated
 from service.db import uow
-from service.http import apidoc, etags, idempotency, problems
+from service.http import apidoc, bodies, etags, idempotency, problems
 
 SECURITY_SCHEME = "oauth2"
 AUTHENTICATOR = "alliance.authenticator"
@@ -100,6 +100,8 @@ class Api(flask_smorest.Api):
 
 
 class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = bodies.BoundedParser()
+
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Callable:
         instance = schema() if isinstance(schema, type) else schema
         if location == "query":

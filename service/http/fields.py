@@ -1,18 +1,21 @@
 """Fields and URL converters that turn hostile input into a clear 4xx, never a database error.
 
-PostgreSQL refuses NUL bytes in text and integers beyond 64 bits; both are rejected here.
+PostgreSQL refuses NUL bytes in text and integers beyond 64 bits; both are rejected here, and
+so are dates near year 1 or 9999, which overflow when moved into a time zone.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 import marshmallow as ma
 import phonenumbers
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
+
+from service.core import clock
 
 INT64_MAX = 2**63 - 1
 # The documented form of `_printable` text: no control characters but tab and newlines, and,
@@ -20,6 +23,7 @@ INT64_MAX = 2**63 - 1
 PRINTABLE = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 PRINTABLE_TEXT = rf"^{PRINTABLE}*$"
 NON_BLANK_TEXT = rf"^{PRINTABLE}*[^\s\x00-\x1f\x7f]{PRINTABLE}*$"
+When = TypeVar("When", bound=date)
 
 
 class Text(ma.fields.String):
@@ -67,6 +71,34 @@ class Timestamp(ma.fields.AwareDateTime):
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        return _convertible(super()._deserialize(value, attr, data, **kwargs))
+
+
+class DateOrDateTime(ma.fields.Field):
+    """`2026-03-01` (a day in the clinic's timezone) or an RFC 3339 date-time with offset."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ma.ValidationError("Give a date (YYYY-MM-DD) or an RFC 3339 date-time.")
+        try:
+            if len(value) == 10:
+                return _convertible(date.fromisoformat(value))
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ma.ValidationError("Give a date (YYYY-MM-DD) or an RFC 3339 date-time.") from exc
+        if moment.tzinfo is None:
+            raise ma.ValidationError("A date-time needs a UTC offset (Z or +01:00).")
+        return _convertible(moment)
+
+
+def _convertible(value: When) -> When:
+    if not clock.convertible(value):
+        raise ma.ValidationError(
+            f"Give a date between {clock.EARLIEST:%Y-%m-%d} and {clock.LATEST:%Y-%m-%d}."
+        )
+    return value
 
 
 class BoundedInteger(ma.fields.Integer):

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import marshmallow as ma
 from flask import request
 
+from service.core import bounded_json
 from service.core.paging import Key, Page, PageRequest
 from service.http.dumping import FastDump
 
@@ -27,7 +28,7 @@ def encode_cursor(key: Key) -> str:
 def decode_cursor(cursor: str) -> Key:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, ident = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        created, ident = bounded_json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None:
             raise ValueError("naive")

@@ -1,5 +1,5 @@
-"""Per-request plumbing installed once on the app: request ids, context, errors, CORS,
-security headers, and closing the unit of work."""
+"""Per-request plumbing installed once on the app: request ids, context, bounded JSON bodies,
+errors, CORS, security headers, and closing the unit of work."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from service.core import context, metrics
 from service.core.clock import monotonic
 from service.core.errors import DomainError
 from service.db import uow
-from service.http import problems
+from service.http import bodies, problems
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("service.request")
@@ -54,6 +54,7 @@ def install(app: Flask, clinic_origins: Callable[[], frozenset[str]]) -> None:
         app.config["SETTINGS"].cors_origins, clinic_origins
     )
     app.before_request(_start)
+    bodies.install(app)
     app.after_request(_finish)
     app.teardown_request(_teardown)
     app.register_error_handler(DomainError, problems.from_domain_error)

@@ -1,28 +1,8 @@
-from datetime import date, datetime
-from typing import Any
-
 import marshmallow as ma
 
-from service.http.fields import BoundedInteger, Text, Timestamp
+from service.http.fields import BoundedInteger, DateOrDateTime, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 from service.therapy_sessions.models import MODALITIES, STATUSES
-
-
-class DateOrDateTime(ma.fields.Field):
-    """`2026-03-01` (a day in the clinic's timezone) or an RFC 3339 date-time with offset."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
-        if not isinstance(value, str) or len(value) > 40:
-            raise ma.ValidationError("Give a date (YYYY-MM-DD) or an RFC 3339 date-time.")
-        try:
-            if len(value) == 10:
-                return date.fromisoformat(value)
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ma.ValidationError("Give a date (YYYY-MM-DD) or an RFC 3339 date-time.") from exc
-        if moment.tzinfo is None:
-            raise ma.ValidationError("A date-time needs a UTC offset (Z or +01:00).")
-        return moment
 
 
 class SessionSchema(ma.Schema):
