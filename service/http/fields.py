@@ -32,8 +32,7 @@ class Text(ma.fields.String):
     def __init__(
         self, *, max_length: int = 200, min_length: int = 0, strip: bool = True, **kwargs: Any
     ) -> None:
-        validators = [ma.validate.Length(min=min_length, max=max_length), _printable]
-        super().__init__(validate=validators, **kwargs)
+        super().__init__(validate=ma.validate.Length(min=min_length, max=max_length), **kwargs)
         self.strip = strip
         self.metadata.setdefault("maxLength", max_length)
         self.metadata.setdefault(
@@ -42,6 +41,7 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
+        _printable(text)  # before stripping: str.strip() also removes \x1c-\x1f
         return text.strip() if self.strip else text
 
 
