@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.alerts import api as alerts_api
     from service.audit import api as audit_api
     from service.auth import api as auth_api
+    from service.auth import lockout
     from service.auth.resource import BearerAuthenticator
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)
     limiter.init_app(app)
+    lockout.configure(settings.ratelimit_storage_uri)
     # The partner pages' words: the catalogs of service.core.i18n, in the language they choose.
     Babel(
         app,

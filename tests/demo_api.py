@@ -60,11 +60,12 @@ def demo_env(db: database.TestDatabase, base_url: str, port: int, tmp_path: Path
 
 
 @contextmanager
-def running(port: int, tmp_path: Path, name: str) -> Iterator[DemoApi]:
-    """Seed a fresh database, serve it on 127.0.0.1:`port`; stop and drop it afterwards."""
+def running(port: int, tmp_path: Path, name: str, **env_overrides: str) -> Iterator[DemoApi]:
+    """Seed a fresh database, serve it on 127.0.0.1:`port` (with `env_overrides`, e.g.
+    `WEB_CONCURRENCY="2"`); stop and drop it afterwards."""
     db = database.create_postgres(name)
     base_url = f"http://127.0.0.1:{port}"
-    env = demo_env(db, base_url, port, tmp_path)
+    env = {**demo_env(db, base_url, port, tmp_path), **env_overrides}
     log = (tmp_path / f"{name}.log").open("w")
     try:
         subprocess.run(

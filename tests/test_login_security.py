@@ -11,10 +11,19 @@ import pytest
 import requests
 from authlib.common.security import generate_token
 
+from service.auth import lockout, pages
 from service.core import clock
 from service.core.ids import new_secret
 from service.staff.policy import JWT_RESOLUTION, issued_in_time, sign_out_everywhere
-from tests.test_oauth_flows import bearer, frontend, login, public_session, urls  # noqa: F401
+from tests.test_oauth_flows import (  # noqa: F401 - fixtures too
+    BAD_CREDENTIALS,
+    alert,
+    bearer,
+    frontend,
+    login,
+    public_session,
+    urls,
+)
 
 NEW_PASSWORD = "a new password of some length"
 
@@ -100,3 +109,37 @@ def test_a_sign_out_everywhere_refuses_every_token_of_its_own_second():
     assert sign_out_everywhere(second) == second
     # a password set: tokens issued later in the same second are accepted
     assert issued_in_time(second, second + timedelta(milliseconds=400), **same_second)
+
+
+# --- per-account lockout --------------------------------------------------------------------
+
+
+def authorize_url(urls, client_id: str) -> str:  # noqa: F811
+    oauth = public_session(client_id, "clinic.read")
+    return oauth.create_authorization_url(urls.authorize, code_verifier=generate_token(48))[0]
+
+
+def test_five_failed_sign_ins_lock_the_email_known_or_not_and_say_the_same(
+    urls,  # noqa: F811
+    frontend,  # noqa: F811
+    clinic,
+):
+    member = clinic.staff("therapist")
+    unknown = f"nobody-{new_secret()[:8].lower()}@x.example"
+    url = authorize_url(urls, frontend)
+    for email in (member.email, unknown):
+        for _ in range(lockout.FREE_ATTEMPTS):
+            wrong = login(url, email, "not the password")
+            assert wrong.status_code == 200 and alert(wrong) == BAD_CREDENTIALS
+    # now even the right password is not checked, and both emails get the same answer
+    locked = [login(url, email) for email in (member.email, unknown)]
+    assert [answer.status_code for answer in locked] == [429, 429]
+    assert {alert(answer) for answer in locked} == {pages.LOCKED}
+    assert all(int(answer.headers["Retry-After"]) > 0 for answer in locked)
+    # another account is not affected
+    assert login(url, clinic.staff("therapist").email).status_code == 302
+
+
+def test_each_failure_past_the_free_ones_doubles_the_lock_up_to_an_hour():
+    assert [lockout.lock_seconds(n) for n in range(1, 9)] == [0, 0, 0, 0, 30, 60, 120, 240]
+    assert lockout.lock_seconds(40) == lockout.MAX_LOCK_SECONDS == 3600

@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from service.auth import lockout
 from service.clinics import service as clinics
 from service.core.errors import Invalid, NotFound
 from service.core.passwords import verify_secret
@@ -33,12 +34,27 @@ class StaffUser:
 class LoginOutcome:
     user: StaffUser | None = None
     needs_clinic: bool = False  # the email matches accounts at several clinics
+    locked_for: int = 0  # seconds until this email may try again (too many failures)
 
 
 def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
-    """Check a login. Unknown email and wrong password cost the same and look the same; an
-    email held at several clinics (with the right password) asks for the clinic."""
+    """Check a login, unless the email is locked out by earlier failures (then the password
+    is not even checked). Unknown email and wrong password cost the same, look the same and
+    count the same towards the lockout; an email held at several clinics (with the right
+    password) asks for the clinic."""
     email = (email or "").strip()
+    wait = lockout.locked_for(email)
+    if wait:
+        return LoginOutcome(locked_for=wait)
+    outcome = _check(email, password, clinic_slug)
+    if outcome.user is None and not outcome.needs_clinic:
+        lockout.failed(email)
+    else:
+        lockout.succeeded(email)
+    return outcome
+
+
+def _check(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
     clinic_slug = (clinic_slug or "").strip().lower() or None
     well_formed = (
         plain_text(email, MAX_EMAIL)

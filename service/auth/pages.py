@@ -16,6 +16,7 @@ BAD_CREDENTIALS = "The email or password is incorrect."
 ASK_CLINIC = (
     "This email is registered at more than one clinic. Enter your clinic's identifier to continue."
 )
+LOCKED = "Too many failed sign-ins with this email. Please wait a few minutes, then try again."
 SESSION_EXPIRED = "Your sign-in form expired. Please try again."
 CSRF_PURPOSE = "sign-in"
 
@@ -41,6 +42,10 @@ def sign_in(
     outcome = login.authenticate_staff(
         request.form.get("email", ""), request.form.get("password", ""), clinic
     )
+    if outcome.locked_for:
+        response = page.render(error=LOCKED, status=429)
+        response.headers["Retry-After"] = str(outcome.locked_for)
+        return response
     if outcome.needs_clinic:
         return page.render(error=ASK_CLINIC, ask_clinic=True)
     if outcome.user is None:
