@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from service.db import uow
 from service.db.session import Database
@@ -83,3 +84,15 @@ def test_behind_a_tls_proxy_the_forwarded_scheme_is_trusted(client, settings):
     finally:
         uow.database().dispose()
         uow.init(working)
+
+
+def test_a_failing_statement_never_shows_its_bound_values(test_db):
+    # Error messages are logged; a partner's name or answer must not travel with them.
+    database = Database(test_db.app_url)
+    try:
+        with database.engine.connect() as connection, pytest.raises(sa.exc.DBAPIError) as failure:
+            connection.execute(sa.text("SELECT :value FROM no_such_table"), {"value": "Ana Lopez"})
+        assert "no_such_table" in str(failure.value)
+        assert "Ana Lopez" not in str(failure.value)
+    finally:
+        database.dispose()

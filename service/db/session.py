@@ -23,7 +23,8 @@ class TenantViolation(RuntimeError):
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        options: dict[str, object] = {"pool_pre_ping": True}
+        # hide_parameters: a failing statement's message (logged) never carries bound PHI.
+        options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False}
         else:
