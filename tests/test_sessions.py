@@ -213,3 +213,22 @@ def test_concurrent_bookings_of_one_slot_book_it_once(live_server, client, clini
     assert sorted(r.status_code for r in results) == [201, 409, 409, 409]
     booked = client.get(f"/v1/sessions?therapist_id={therapist.id}", headers=admin.headers)
     assert len(booked.json["items"]) == 1
+
+
+def test_a_clash_with_another_caseloads_session_names_nothing_of_it(client, clinic, setting):
+    admin, therapist, couple = setting
+    colleague = clinic.staff("therapist")
+    theirs = new_session(
+        client, admin, new_couple(client, admin, colleague.id), therapist_id=str(colleague.id)
+    )
+    clash = client.post(
+        "/v1/sessions",
+        headers=therapist.headers,
+        json={
+            "couple_id": couple["id"],
+            "therapist_id": str(colleague.id),
+            "starts_at": PAST.isoformat(),
+        },
+    )
+    assert clash.status_code == 409 and "starts_at" in clash.json["errors"]
+    assert theirs["id"] not in str(clash.json) and "10:00" not in str(clash.json)

@@ -249,11 +249,18 @@ def _refuse_double_booking(
     if ignore is not None:
         stmt = stmt.where(TherapySession.id != ignore)
     clash = uow.session().execute(stmt.limit(1)).first()
-    if clash is not None:
+    if clash is None:
+        return
+    visible = uow.session().scalar(SESSIONS.ids().where(TherapySession.id == clash.id))
+    if visible is None:  # another caseload's session: say only that the slot is taken
         raise Conflict(
-            f"The therapist already has session {clash.id} at {clash.starts_at.isoformat()}.",
-            errors={"starts_at": [f"Clashes with session {clash.id}."]},
+            "The therapist is already booked at that time.",
+            errors={"starts_at": ["Clashes with another booking of the therapist."]},
         )
+    raise Conflict(
+        f"The therapist already has session {clash.id} at {clash.starts_at.isoformat()}.",
+        errors={"starts_at": [f"Clashes with session {clash.id}."]},
+    )
 
 
 def _checked_time_shares(couple_id: uuid.UUID, shares: dict[uuid.UUID, int]) -> dict[str, int]:
