@@ -89,15 +89,22 @@ def main() -> None:
     parser.add_argument("--clinics", type=int, default=1000)
     parser.add_argument("--export", action="store_true", help="also run bench.export_memory")
     args = parser.parse_args()
-    db = database.create_postgres(f"load{os.getpid()}")
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            run(db, args, folder)
-    finally:
-        database.drop_postgres(db)
+    with throwaway_database("load") as (db, folder):
+        run(db, args, folder)
     if args.export:
         command = [sys.executable, "-m", "bench.export_memory", "--sizes", "10000", "1000000"]
         subprocess.run(command, check=True)  # noqa: S603
+
+
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[tuple[database.TestDatabase, str]]:
+    """A fresh PostgreSQL database and a scratch folder, both gone afterwards."""
+    db = database.create_postgres(f"{prefix}{os.getpid()}")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            yield db, folder
+    finally:
+        database.drop_postgres(db)
 
 
 def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> None:

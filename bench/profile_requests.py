@@ -21,7 +21,6 @@ import json
 import os
 import pstats
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -59,12 +58,8 @@ def main() -> None:
     parser.add_argument("--profile", choices=KINDS, action="append", default=[])
     parser.add_argument("--top", type=int, default=30, help="cProfile entries to print")
     args = parser.parse_args()
-    db = database.create_postgres(f"profile{os.getpid()}")
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            run(db, args, folder)
-    finally:
-        database.drop_postgres(db)
+    with http_load.throwaway_database("profile") as (db, folder):
+        run(db, args, folder)
 
 
 def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> None:
