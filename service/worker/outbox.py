@@ -18,6 +18,8 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 Sender = Callable[..., delivery.Outcome]
+# A message's status after an attempt, as the deliveries metric names the attempt's result.
+DELIVERY_RESULTS = {"sent": "sent", "pending": "retry", "dead": "dead"}
 
 
 def claim(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -40,4 +42,6 @@ def deliver(
             log.warning("delivery failed", extra={"outbox_id": str(message_id), **failure})
             outcome = delivery.Outcome(ok=False, error=failure["error"])
         outbox.record(message, outcome)
-        return message.status
+        channel, status = message.channel, message.status
+    metrics.DELIVERIES.labels(channel, DELIVERY_RESULTS[status]).inc()  # once committed
+    return status
