@@ -84,7 +84,7 @@ class Settings:
     # The worker touches this file after every turn of its loop; `python -m service.worker
     # --alive` (the liveness probe) fails when it is older than worker_alive_seconds.
     worker_heartbeat_file: str = str(Path(tempfile.gettempdir()) / "alliance-worker.alive")
-    worker_alive_seconds: int = 120
+    worker_alive_seconds: int = 300  # above the longest step: a large clinic's FHIR export
     # The worker's own /metrics (deliveries, failures) on this port, behind the same
     # restriction as the API's; 0 serves none.
     worker_metrics_port: int = 0
