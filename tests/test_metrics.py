@@ -19,6 +19,7 @@ from service.core import context
 from service.db import uow
 from service.notifications import email as email_channel
 from service.notifications import service as notifications
+from service.notifications import webhooks
 from service.settings import ROOT
 from service.worker import outbox as worker_outbox
 from tests.demo_api import BIN, demo_env, wait_ready
@@ -165,6 +166,17 @@ def test_deliveries_are_counted_by_channel_and_result(app, clinic, settings, tmp
     to_files = dataclasses.replace(settings, smtp_host="", mail_dir=str(tmp_path))
     assert worker_outbox.deliver(message.id, clinic.id, senders, to_files) == "sent"
     assert counted("alliance_outbox_deliveries_total", channel="email", result="sent") == sent + 1
+
+
+def test_splitting_an_event_among_endpoints_is_no_delivery(app, clinic, settings):
+    with context.tenant_context(clinic.id), uow.unit_of_work():
+        message = notifications.enqueue_event("alert.created", {"alert_id": "a1"})
+    webhook_sent = counted("alliance_outbox_deliveries_total", channel="webhook", result="sent")
+    fan_out = {"webhook": webhooks.deliver}
+    assert worker_outbox.deliver(message.id, clinic.id, fan_out, settings) == "sent"
+    assert counted("alliance_outbox_deliveries_total", channel="webhook", result="sent") == (
+        webhook_sent  # the clinic has no endpoint: nothing was sent anywhere
+    )
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def fan_out(message: OutboxMessage) -> Outcome:
                     payload=dict(message.payload or {}),
                 )
             )
-    return Outcome(ok=True)
+    return Outcome(ok=True, fanned_out=True)
 
 
 def body_for(message: OutboxMessage) -> dict[str, Any]:

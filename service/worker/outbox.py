@@ -43,5 +43,6 @@ def deliver(
             outcome = delivery.Outcome(ok=False, error=failure["error"])
         outbox.record(message, outcome)
         channel, status = message.channel, message.status
-    metrics.DELIVERIES.labels(channel, DELIVERY_RESULTS[status]).inc()  # once committed
+    if not outcome.fanned_out:  # counted once committed, and only what reached for a receiver
+        metrics.DELIVERIES.labels(channel, DELIVERY_RESULTS[status]).inc()
     return status
