@@ -88,8 +88,9 @@ class Settings:
     # The worker's own /metrics (deliveries, failures) on this port, behind the same
     # restriction as the API's; 0 serves none.
     worker_metrics_port: int = 0
-    # Who may read /metrics: a bearer token and/or client networks (CIDR list). With neither,
-    # /metrics is open in development and tests and refused (403) everywhere else.
+    # Who may read /metrics: a bearer token and/or client networks (CIDR list; the client is
+    # the address ALLIANCE_PROXY_HOPS trusts). With neither, /metrics is open in development
+    # and tests and refused (403) everywhere else.
     metrics_token: str = ""
     metrics_allow: tuple[str, ...] = ()
     db_pool_size: int = 5
@@ -105,6 +106,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def is_relaxed(self) -> bool:
+        """Development and tests: defaults stand in for secrets, /metrics is open."""
+        return self.env in ("development", "test")
 
     @property
     def token_issuer(self) -> str:
@@ -146,7 +152,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        relaxed = self.env in ("development", "test")
+        relaxed = self.is_relaxed
         if not relaxed and self.secret_key == DEV_SECRET:
             raise SettingsError("ALLIANCE_SECRET_KEY must be set outside development")
         if self.is_production and self.database_url.startswith("sqlite"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,9 +26,7 @@ log = logging.getLogger(__name__)
 
 def gate(settings: Settings) -> MetricsGate:
     return MetricsGate.of(
-        settings.metrics_token,
-        settings.metrics_allow,
-        relaxed=settings.env in ("development", "test"),
+        settings.metrics_token, settings.metrics_allow, relaxed=settings.is_relaxed
     )
 
 
@@ -84,13 +83,16 @@ def serve_worker_metrics(settings: Settings) -> WSGIServer:
             return [b"Not found: the worker serves /metrics only.\n"]
         refused = allowed.refusal(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"))
         if refused is not None:
-            status = "401 Unauthorized" if refused.status == 401 else "403 Forbidden"
+            status = f"{refused.status} {HTTPStatus(refused.status).phrase}"
             start_response(status, [("Content-Type", "text/plain"), *challenge(refused).items()])
             return [refused.detail.encode() + b"\n"]
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [metrics.exposition()]
 
-    server = make_server("0.0.0.0", settings.worker_metrics_port, app, handler_class=_QuietHandler)  # noqa: S104 - a container's port
+    every_interface = "0.0.0.0"  # noqa: S104 - a container's port; the gate decides who reads
+    server = make_server(
+        every_interface, settings.worker_metrics_port, app, handler_class=_QuietHandler
+    )
     threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
     log.info("worker metrics served", extra={"port": server.server_port})
     return server
