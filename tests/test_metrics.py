@@ -4,7 +4,9 @@ backlog read at scrape time, the domain counters, and who may read `/metrics` at
 from __future__ import annotations
 
 import dataclasses
+import signal
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +55,14 @@ def healthz_count_by_pid(metrics_dir: Path) -> dict[str, float]:
     return by_pid
 
 
+def wait_for_workers(master: int, count: int, seconds: float = 30) -> None:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    deadline = time.monotonic() + seconds
+    while len(children.read_text().split()) != count:
+        assert time.monotonic() < deadline, f"gunicorn did not settle at {count} worker(s)"
+        time.sleep(0.1)
+
+
 @pytest.mark.postgres_only
 def test_two_gunicorn_workers_report_all_100_requests(test_db, tmp_path):
     port = free_port()
@@ -84,6 +94,11 @@ def test_two_gunicorn_workers_report_all_100_requests(test_db, tmp_path):
             assert set(pool.map(healthz, range(100))) == {200}
         scrapes = [requests.get(f"{base}/metrics", timeout=10).text for _ in range(6)]
         by_pid = healthz_count_by_pid(metrics_dir)  # gunicorn clears the files when it exits
+        # A worker that leaves (recycled after max_requests, or one fewer: TTOU) takes none
+        # of its counts with it.
+        server.send_signal(signal.SIGTTOU)
+        wait_for_workers(server.pid, 1)
+        after_exit = requests.get(f"{base}/metrics", timeout=10).text
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -91,6 +106,7 @@ def test_two_gunicorn_workers_report_all_100_requests(test_db, tmp_path):
     # Whichever worker answered the scrape, it reports both workers' requests.
     totals = {sample(text, "alliance_http_requests_total", HEALTHZ) for text in scrapes}
     assert totals == {100.0}
+    assert sample(after_exit, "alliance_http_requests_total", HEALTHZ) == 100.0
     assert len([n for n in by_pid.values() if n > 0]) == 2, by_pid  # both workers served
     assert sum(by_pid.values()) == 100
 
