@@ -56,12 +56,14 @@ def wait_for(condition, seconds: float = 60) -> None:
 
 
 def attempts(clinic_id) -> Counter:
-    """(status, attempts) of the clinic's messages."""
+    """(status, attempts, still leased) of the clinic's messages."""
     with context.system_context("test check"), uow.unit_of_work() as session:
         rows = session.execute(
-            sa.select(OutboxMessage.status, OutboxMessage.attempts).where(
-                OutboxMessage.clinic_id == clinic_id
-            )
+            sa.select(
+                OutboxMessage.status,
+                OutboxMessage.attempts,
+                OutboxMessage.lease_until.is_not(None),
+            ).where(OutboxMessage.clinic_id == clinic_id)
         )
         return Counter(tuple(row) for row in rows)
 
@@ -98,9 +100,11 @@ def test_sigterm_finishes_the_message_in_hand_and_the_probes_see_it(clinic, test
     delivered = statuses(clinic.id)["sent"]
     assert 1 <= delivered < QUEUED  # it left without emptying the queue ...
     assert len(inbox.ids(clinic.id)) == delivered  # ... and what it sent was recorded sent
-    # Nothing half done: the rest were never tried (another worker takes them after the lease).
+    # Nothing half done, and nothing held: the rest were never tried, their leases given back
+    # (another worker takes them now, not when the leases run out).
     untried = QUEUED - delivered
-    assert attempts(clinic.id) == Counter({("sent", 1): delivered, ("pending", 0): untried})
+    expected = {("sent", 1, False): delivered, ("pending", 0, False): untried}
+    assert attempts(clinic.id) == Counter(expected)
     stale = time.time() - 31
     os.utime(tmp_path / "worker.alive", (stale, stale))
     assert alive(env) == 1  # a loop that stopped turning 31 s ago fails the probe

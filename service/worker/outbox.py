@@ -27,6 +27,12 @@ def claim(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
         return outbox.lease_due(batch, lease)
 
 
+def release(message_ids: list[uuid.UUID]) -> None:
+    if message_ids:
+        with context.system_context("outbox release"), uow.unit_of_work():
+            outbox.release(message_ids)
+
+
 def deliver(
     message_id: uuid.UUID, clinic_id: uuid.UUID, senders: dict[str, Sender], settings: Settings
 ) -> str:

@@ -8,8 +8,9 @@ without a restart and without hammering the database when it comes back.
 Liveness: the loop touches its heartbeat file at every turn and after every message, so the
 probe (`python -m service.worker --alive`) tells a loop that turns (even while the database is
 down) from one stuck for good. SIGTERM (a rollout, `docker stop`) lets the message in hand
-finish and be recorded, then the process exits 0; messages leased but not started wait for
-their lease to run out and another worker takes them.
+finish and be recorded, gives back the batch's other leases (due again for any worker at
+once), and the process exits 0. Not the whole batch: twenty slow webhook receivers would
+outlast any grace period, and a kill in the middle of a send is what duplicates a message.
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ class Worker:
         self.heartbeat = Path(settings.worker_heartbeat_file)
 
     def run_once(self) -> int:
-        """Claim one batch and deliver it; stops between messages once asked to stop."""
-        delivered = 0
-        for message_id, clinic_id in outbox.claim(self.batch, self.lease):
+        """Claim one batch and deliver it; once asked to stop, gives back what it has not
+        started and returns."""
+        claimed = outbox.claim(self.batch, self.lease)
+        for delivered, (message_id, clinic_id) in enumerate(claimed):
             if self.stopping.is_set():
-                break  # unclaimed leases run out and another worker takes them
+                outbox.release([message for message, _ in claimed[delivered:]])
+                return delivered
             outbox.deliver(message_id, clinic_id, self.senders, self.settings)
-            delivered += 1
             self.beat()
-        return delivered
+        return len(claimed)
 
     def run(self) -> None:
         log.info("worker started")
