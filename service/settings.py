@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from service.core import crypto
+from service.core import crypto, metrics_gate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
@@ -80,6 +81,18 @@ class Settings:
     worker_batch: int = 20
     worker_lease_seconds: int = 120  # a killed worker's messages are retried after this
     worker_idle_seconds: float = 1.0
+    # The worker touches this file after every turn of its loop; `python -m service.worker
+    # --alive` (the liveness probe) fails when it is older than worker_alive_seconds.
+    worker_heartbeat_file: str = str(Path(tempfile.gettempdir()) / "alliance-worker.alive")
+    worker_alive_seconds: int = 300  # above the longest step: a large clinic's FHIR export
+    # The worker's own /metrics (deliveries, failures) on this port, behind the same
+    # restriction as the API's; 0 serves none.
+    worker_metrics_port: int = 0
+    # Who may read /metrics: a bearer token and/or client networks (CIDR list; the client is
+    # the address ALLIANCE_PROXY_HOPS trusts). With neither, /metrics is open in development
+    # and tests and refused (403) everywhere else.
+    metrics_token: str = ""
+    metrics_allow: tuple[str, ...] = ()
     db_pool_size: int = 5
     # Webhook targets on private, loopback or link-local networks (and plain http to them)
     # are refused unless the operator allows them (local development, tests).
@@ -93,6 +106,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def is_relaxed(self) -> bool:
+        """Development and tests: defaults stand in for secrets, /metrics is open."""
+        return self.env in ("development", "test")
 
     @property
     def token_issuer(self) -> str:
@@ -134,11 +152,15 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        relaxed = self.env in ("development", "test")
+        relaxed = self.is_relaxed
         if not relaxed and self.secret_key == DEV_SECRET:
             raise SettingsError("ALLIANCE_SECRET_KEY must be set outside development")
         if self.is_production and self.database_url.startswith("sqlite"):
             raise SettingsError("production needs PostgreSQL (ALLIANCE_DATABASE_URL)")
+        try:
+            metrics_gate.networks(self.metrics_allow)
+        except ValueError as exc:
+            raise SettingsError(f"ALLIANCE_METRICS_ALLOW: {exc}") from exc
         self._check_keys("data", self.data_key, self.data_old_keys, relaxed)
         self._check_keys(
             "key_encryption", self.key_encryption_key, self.key_encryption_old_keys, relaxed

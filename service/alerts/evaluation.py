@@ -22,6 +22,7 @@ from service.alerts import emails, engine, lifecycle, rules
 from service.alerts import service as alerts
 from service.alerts.models import Alert, AlertOccurrence
 from service.alerts.policy import WINDOW
+from service.core import metrics
 from service.core.clock import utcnow
 from service.core.ids import new_id
 from service.db import uow
@@ -178,6 +179,8 @@ def _stored(couple: Any, alert_key: str, step: lifecycle.Step, alert: Alert | No
     alert.recovered_at = (alert.recovered_at or utcnow()) if state.recovered else None
     if change.occurrence is not None:
         uow.session().add(_occurrence(alert, change.occurrence))
+    if change.kind == "created":
+        uow.after_commit(metrics.ALERTS_RAISED.labels(state.rule, state.severity).inc)
     if change.kind != "refreshed":
         alerts.publish("alert.created" if change.kind == "created" else "alert.updated", alert)
     return alert

@@ -3,6 +3,7 @@ and links the flows need. No flow logic here (that is `flows` and `server`)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,9 @@ from joserfc.jwk import KeySet
 
 from service.auth import grants, tokens
 from service.clients import service as clients
-from service.core import context
+from service.core import context, outbound
 from service.core.clock import monotonic, utcnow
-from service.core.outbound import RefusedPeer, check_url, outbound_session
+from service.core.outbound import RefusedPeer, check_url
 from service.db import uow
 from service.settings import Settings
 from service.staff.policy import CLINIC_SCOPES, PLATFORM_SCOPE, SYSTEM_SCOPES, covers
@@ -215,6 +216,9 @@ def lookup_token(value: str, _hint: str | None) -> Access | Refresh | None:
     return Refresh(row) if row else None
 
 
+# A client's key set is a few kilobytes; a fetch must not hold a token request for long.
+JWKS_DEADLINE_SECONDS = 5
+JWKS_MAX_BYTES = 64 * 1024
 _jwks_cache: dict[str, tuple[float, dict]] = {}
 _jwks_lock = threading.Lock()
 
@@ -227,9 +231,10 @@ def _fetch_jwks(uri: str) -> dict | None:
             return cached[1]
     try:  # a client-supplied URL: public HTTPS targets only (SSRF guard)
         check_url(uri, allow_private=False)
-        response = outbound_session(allow_private=False).get(uri, timeout=5, allow_redirects=False)
-        response.raise_for_status()
-        data = response.json()
+        reply = outbound.call(
+            "GET", uri, allow_private=False, deadline=JWKS_DEADLINE_SECONDS, max_body=JWKS_MAX_BYTES
+        )
+        data = json.loads(reply.body) if reply.status == 200 else None
     except (requests.RequestException, ValueError, RefusedPeer):
         return None
     if not isinstance(data, dict):

@@ -2,11 +2,26 @@
 names, never personal data.
 
 Under gunicorn every process counts on its own; with `PROMETHEUS_MULTIPROC_DIR` set
-(deploy/gunicorn.conf.py sets it) prometheus_client writes the values to files there and
-`/metrics` adds up every process's (service.ops.metrics).
+(deploy/gunicorn.conf.py sets it before any worker imports this) prometheus_client writes the
+values to files there and `exposition` adds up every process's, so a scrape answered by any
+worker reports the totals of all of them. Figures read from the database at scrape time (the
+outbox backlog) come from collectors passed to `exposition`, never from files.
 """
 
-from prometheus_client import Counter, Histogram
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
 
 REQUESTS = Counter(
     "alliance_http_requests_total",
@@ -42,3 +57,17 @@ def failure(stage: str, exc: BaseException) -> dict[str, str]:
     error = type(exc).__name__
     WORKER_FAILURES.labels(stage, error).inc()
     return {"stage": stage, "error": error}
+
+
+def exposition(live: Iterable[Collector] = ()) -> bytes:
+    """The text format of every counter (all processes' in multiprocess mode) and of the
+    `live` collectors, which are asked now."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)
+    else:
+        counted = REGISTRY
+    now = CollectorRegistry(auto_describe=False)
+    for collector in live:
+        now.register(collector)
+    return generate_latest(counted) + generate_latest(now)

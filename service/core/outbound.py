@@ -4,12 +4,20 @@ Only HTTPS to public addresses: host names are resolved and every address checke
 connection itself checks the address it actually reached, so a name re-pointed between the
 check and the connect (DNS rebinding) is refused too. `allow_private` (an operator setting,
 used by tests on loopback) lifts the address checks and allows plain http.
+
+`call` bounds what a receiver can cost us: a total deadline (a per-read timeout alone lets a
+receiver that drips a byte at a time hold the worker forever) and a cap on the body read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,40 +92,147 @@ class RefusedPeer(Exception):
     """Not an OSError on purpose: urllib3 must not retry it or wrap it."""
 
 
-def _guarded(connection_class: type) -> type:
-    class Guarded(connection_class):  # type: ignore[misc, valid-type]
+class DeadlineExceeded(requests.Timeout):
+    """The whole call (connect, headers, body) took longer than its deadline."""
+
+
+class BodyTooLarge(requests.RequestException):
+    """The receiver sent more than the caller reads."""
+
+
+class _Deadline:
+    """Shuts the call's sockets down when its time is up: a read blocked on a receiver that
+    drips bytes then fails at once, whatever its per-read timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_deadline: ContextVar[_Deadline | None] = ContextVar("alliance_outbound_deadline", default=None)
+
+
+def _connection(connection_class: type, *, check_peer: bool) -> type:
+    class Connection(connection_class):  # type: ignore[misc, valid-type]
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
-            reason = refused_address(sock.getpeername()[0])
+            reason = refused_address(sock.getpeername()[0]) if check_peer else None
             if reason:
                 sock.close()
                 raise RefusedPeer(f"connected to a {reason} address")
+            deadline = _deadline.get()
+            if deadline is not None:
+                deadline.watch(sock)
             return sock
 
-    return Guarded
+    return Connection
 
 
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _guarded(HTTPConnection)
+def _pools(*, check_peer: bool) -> dict[str, type]:
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = _connection(HTTPConnection, check_peer=check_peer)
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _connection(HTTPSConnection, check_peer=check_peer)
+
+    return {"http": HTTPPool, "https": HTTPSPool}
 
 
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _guarded(HTTPSConnection)
+_POOLS = {check_peer: _pools(check_peer=check_peer) for check_peer in (True, False)}
 
 
 class _GuardedAdapter(HTTPAdapter):
-    """Checks the address each connection actually reached (closes the DNS rebinding gap)."""
+    """Checks the address each connection actually reached (closes the DNS rebinding gap),
+    unless private targets are allowed, and puts each connection under the call's deadline."""
+
+    def __init__(self, *, check_peer: bool) -> None:
+        self.check_peer = check_peer  # before super().__init__, which builds the pools
+        super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = _POOLS[self.check_peer]
 
 
 def outbound_session(allow_private: bool) -> requests.Session:
     """A requests session that only reaches public addresses (unless allowed)."""
     http = requests.Session()
     http.trust_env = False  # no proxies from the environment: they would reach anywhere
-    if not allow_private:
-        http.mount("http://", _GuardedAdapter())
-        http.mount("https://", _GuardedAdapter())
+    adapter = _GuardedAdapter(check_peer=not allow_private)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
     return http
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+
+
+READ_CHUNK = 16 * 1024
+
+
+def call(
+    method: str, url: str, *, allow_private: bool, deadline: float, max_body: int, **options: Any
+) -> Reply:
+    """One request (no redirects) that ends within `deadline` seconds, connect, headers and
+    body together (else DeadlineExceeded, a requests.Timeout), reading at most `max_body`
+    bytes of the body (else BodyTooLarge); `max_body=0` reads none, for callers that need only
+    the status. `options` go to requests (data, headers)."""
+    limit = _Deadline(deadline)
+    token = _deadline.set(limit)
+    try:
+        with limit, outbound_session(allow_private) as http:
+            response = http.request(
+                method, url, stream=True, timeout=deadline, allow_redirects=False, **options
+            )
+            with response:
+                body = _read(response, max_body) if max_body else b""
+            # Headers or a body with no length "end" when the socket is shut: never trust an
+            # answer the deadline cut short.
+            if limit.expired:
+                raise DeadlineExceeded(f"no complete answer within {deadline:g} s")
+    except requests.RequestException as exc:
+        if limit.expired and not isinstance(exc, DeadlineExceeded):
+            raise DeadlineExceeded(f"no complete answer within {deadline:g} s") from exc
+        raise
+    finally:
+        _deadline.reset(token)
+    return Reply(response.status_code, body)
+
+
+def _read(response: requests.Response, max_body: int) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(READ_CHUNK):
+        body += chunk
+        if len(body) > max_body:
+            raise BodyTooLarge(f"the body exceeds {max_body} bytes")
+    return bytes(body)

@@ -8,12 +8,13 @@ transaction: for jobs, the CLI and the few steps that must commit on their own.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
-from service.db.session import Database
+from service.db.session import Database, TenantSession
 
 _database: Database | None = None
 _current: ContextVar[Session | None] = ContextVar("alliance_session", default=None)
@@ -51,6 +52,27 @@ def close() -> None:
     if current is not None:
         _current.set(None)
         current.close()
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run `action` once the current transaction has committed, never if it rolls back: for
+    counting what really happened (metrics)."""
+    session().info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+_AFTER_COMMIT = "alliance.after_commit"
+
+
+@event.listens_for(TenantSession, "after_commit")
+def _run_after_commit(committed: Session) -> None:
+    for action in committed.info.pop(_AFTER_COMMIT, []):
+        action()
+
+
+@event.listens_for(TenantSession, "after_transaction_end")
+def _forget_after_rollback(ended: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outer transaction: committed (already run) or not
+        ended.info.pop(_AFTER_COMMIT, None)
 
 
 @contextlib.contextmanager

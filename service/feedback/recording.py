@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from service.core import context
+from service.core import context, metrics
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Invalid
 from service.core.ids import new_id
@@ -122,6 +122,7 @@ def _record(
         entered_by=entered_by,
     )
     _insert_once(response)
+    uow.after_commit(metrics.SUBMISSIONS.labels(source).inc)
     instruments.mark_answered(instrument)
     audit.record("create", "feedback_response", response.id)
     notifications.enqueue_event(

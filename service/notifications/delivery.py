@@ -26,6 +26,8 @@ class Outcome:
     error: str | None = None  # short, never message content
     response_status: int | None = None
     latency_ms: int | None = None
+    # A webhook event split into one row per subscribed endpoint: nothing was sent yet.
+    fanned_out: bool = False
 
 
 def next_wait(attempts: int, *, rng: random.Random | None = None) -> timedelta:

@@ -1,6 +1,7 @@
-"""The outbox's rows as the worker sees them: lease due messages, take one for delivery, and
-record what the attempt reported (sent, retry later with backoff, or dead). A sent email keeps
-its delivery record (who, when, how it went), not what it said."""
+"""The outbox's rows as the worker sees them: lease due messages (and give back those it will
+not reach), take one for delivery, and record what the attempt reported (sent, retry later
+with backoff, or dead). A sent email keeps its delivery record (who, when, how it went), not
+what it said."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def lease_due(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]
     for message in due:
         message.lease_until = now + lease
     return [(message.id, message.clinic_id) for message in due]
+
+
+def release(message_ids: list[uuid.UUID]) -> None:
+    """Give back leased messages a stopping worker did not reach: due again for any worker
+    now, not when the lease runs out."""
+    uow.session().execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == "pending")
+        .values(lease_until=None)
+    )
 
 
 def take(message_id: uuid.UUID) -> OutboxMessage | None:

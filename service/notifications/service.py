@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,6 +106,28 @@ def list_outbox(
     if channel:
         stmt = stmt.where(OutboxMessage.channel == channel)
     return OUTBOX.page(stmt, page, audited=False)
+
+
+CHANNELS = ("email", "webhook")  # as the outbox_messages channel check constraint allows
+
+
+@dataclass(frozen=True)
+class Backlog:
+    channel: str
+    depth: int  # messages not yet delivered (waiting, or between retries)
+    oldest_created_at: datetime | None  # None when there are none
+
+
+def backlog() -> list[Backlog]:
+    """Undelivered messages per channel, across every clinic: one aggregate statement, for
+    the metrics scrape (the caller opens the system context)."""
+    rows = uow.session().execute(
+        sa.select(OutboxMessage.channel, sa.func.count(), sa.func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.status == "pending")
+        .group_by(OutboxMessage.channel)
+    )
+    found = {channel: (depth, oldest) for channel, depth, oldest in rows}
+    return [Backlog(channel, *found.get(channel, (0, None))) for channel in CHANNELS]
 
 
 def redrive(message_id: uuid.UUID | None = None) -> int:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import swagger_ui_bundle
-from flask import Blueprint, Response, current_app, render_template, send_from_directory
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import uow
 from service.http import problems
+from service.ops import metrics as ops_metrics
 from service.staff.policy import STAFF_SCOPES
 
 blp = Blueprint(
@@ -57,7 +58,16 @@ def readyz() -> Response | dict[str, str]:
 
 @blp.get("/metrics")
 def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text format, for the operator's scraper only (ALLIANCE_METRICS_TOKEN,
+    ALLIANCE_METRICS_ALLOW)."""
+    refused = ops_metrics.gate(current_app.config["SETTINGS"]).refusal(
+        request.remote_addr, request.headers.get("Authorization")
+    )
+    if refused is not None:
+        return problems.problem(
+            refused.status, refused.detail, headers=ops_metrics.challenge(refused)
+        )
+    return Response(ops_metrics.api_exposition(), mimetype=CONTENT_TYPE_LATEST)
 
 
 @blp.get("/docs")

@@ -1,9 +1,16 @@
-"""`python -m service.worker`: deliver the outbox and run periodic jobs until SIGTERM."""
+"""`python -m service.worker`: deliver the outbox and run periodic jobs until SIGTERM.
+
+`python -m service.worker --alive` is the liveness probe: exit 0 when the running worker's loop
+touched its heartbeat file within ALLIANCE_WORKER_ALIVE_SECONDS, else 1.
+"""
 
 from __future__ import annotations
 
+import argparse
 import functools
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from service.alerts import emails as alert_emails
 from service.alerts import service as alerts
@@ -14,9 +21,10 @@ from service.db.session import Database
 from service.fhir import export as fhir_export
 from service.notifications import email, webhooks
 from service.ops import logging as json_logging
+from service.ops import metrics as ops_metrics
 from service.settings import Settings
 from service.worker import jobs
-from service.worker.runner import Worker
+from service.worker.runner import Worker, is_alive
 
 
 def build(settings: Settings) -> Worker:
@@ -57,11 +65,20 @@ def build(settings: Settings) -> Worker:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m service.worker")
+    parser.add_argument(
+        "--alive", action="store_true", help="exit 0 if the running worker's loop is turning"
+    )
     settings = Settings.from_env()
+    if parser.parse_args(argv).alive:
+        alive = is_alive(Path(settings.worker_heartbeat_file), settings.worker_alive_seconds)
+        sys.exit(0 if alive else 1)
     json_logging.configure(settings.log_level)
     uow.init(Database(settings.database_url, pool_size=2))
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
+    if settings.worker_metrics_port:
+        ops_metrics.serve_worker_metrics(settings)
     worker = build(settings)
     worker.install_signal_handlers()
     worker.run()

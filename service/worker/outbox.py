@@ -18,11 +18,19 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 Sender = Callable[..., delivery.Outcome]
+# A message's status after an attempt, as the deliveries metric names the attempt's result.
+DELIVERY_RESULTS = {"sent": "sent", "pending": "retry", "dead": "dead"}
 
 
 def claim(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
     with context.system_context("outbox claim"), uow.unit_of_work():
         return outbox.lease_due(batch, lease)
+
+
+def release(message_ids: list[uuid.UUID]) -> None:
+    if message_ids:
+        with context.system_context("outbox release"), uow.unit_of_work():
+            outbox.release(message_ids)
 
 
 def deliver(
@@ -40,4 +48,7 @@ def deliver(
             log.warning("delivery failed", extra={"outbox_id": str(message_id), **failure})
             outcome = delivery.Outcome(ok=False, error=failure["error"])
         outbox.record(message, outcome)
-        return message.status
+        channel, status = message.channel, message.status
+    if not outcome.fanned_out:  # counted once committed, and only what reached for a receiver
+        metrics.DELIVERIES.labels(channel, DELIVERY_RESULTS[status]).inc()
+    return status
