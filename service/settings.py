@@ -81,6 +81,15 @@ class Settings:
     worker_lease_seconds: int = 120  # a killed worker's messages are retried after this
     worker_idle_seconds: float = 1.0
     db_pool_size: int = 5
+    # PostgreSQL ends a statement running longer than this, and a transaction left idle this
+    # long, so neither holds a connection and its locks while requests queue behind it.
+    # The bulk export's statements have their own, longer limit. 0 turns a limit off.
+    db_statement_timeout_ms: int = 10_000
+    db_idle_in_transaction_timeout_ms: int = 60_000
+    db_connect_timeout: int = 5  # seconds: /readyz answers soon when the database is away
+    export_statement_timeout_ms: int = 30 * 60 * 1000
+    # SQLite (`make run`): how long a writer waits for another's lock.
+    sqlite_busy_timeout_ms: int = 15_000
     # Webhook targets on private, loopback or link-local networks (and plain http to them)
     # are refused unless the operator allows them (local development, tests).
     webhook_allow_private: bool = False

@@ -60,7 +60,7 @@ def build(settings: Settings) -> Worker:
 def main() -> None:
     settings = Settings.from_env()
     json_logging.configure(settings.log_level)
-    uow.init(Database(settings.database_url, pool_size=2))
+    uow.init(Database.from_settings(settings, application_name="alliance-worker", pool_size=2))
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
     worker = build(settings)
     worker.install_signal_handlers()
