@@ -87,7 +87,6 @@ class Settings:
     db_statement_timeout_ms: int = 10_000
     db_idle_in_transaction_timeout_ms: int = 60_000
     db_connect_timeout: int = 5  # seconds: /readyz answers soon when the database is away
-    export_statement_timeout_ms: int = 30 * 60 * 1000
     # SQLite (`make run`): how long a writer waits for another's lock.
     sqlite_busy_timeout_ms: int = 15_000
     # Webhook targets on private, loopback or link-local networks (and plain http to them)
@@ -98,6 +97,7 @@ class Settings:
     export_dir: str = str(ROOT / "var" / "exports")
     export_retention_hours: int = 24
     export_batch_size: int = 1000  # rows per server-side cursor fetch
+    export_statement_timeout_ms: int = 30 * 60 * 1000  # in place of db_statement_timeout_ms
 
     @property
     def is_production(self) -> bool:
