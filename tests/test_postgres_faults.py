@@ -296,3 +296,15 @@ def test_past_the_statement_timeout_a_request_is_503_while_the_export_waits_on(
     assert status.status_code == 200, status.get_data(as_text=True)
     assert [item["type"] for item in status.json["output"]] == ["Patient"]
     assert status.json["output"][0]["count"] == 2
+
+
+@pytest.mark.committed
+def test_a_pooled_connection_the_server_ended_is_replaced_before_use(client, admin, test_db):
+    assert client.get("/v1/couples", headers=admin.headers).status_code == 200  # one pooled
+    with psycopg.connect(database.superuser_url(test_db), autocommit=True) as watcher:
+        ended = watcher.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'alliance-api' AND datname = current_database()"
+        ).fetchone()[0]
+    assert ended >= 1
+    assert client.get("/v1/couples", headers=admin.headers).status_code == 200

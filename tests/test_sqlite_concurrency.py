@@ -20,7 +20,7 @@ from tests.practice import PAST
 pytestmark = pytest.mark.skipif(
     database.backend() == "sqlite", reason="runs once per suite, in the PostgreSQL pass"
 )
-THREADS, ROUNDS = 4, 20
+THREADS, ROUNDS = 4, 10
 
 
 def one_round(api: demo_api.DemoApi, headers: dict, therapist_id: str, at) -> list[int]:
