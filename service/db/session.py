@@ -122,8 +122,10 @@ class TenantSession(Session):
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    # WAL: readers never block the writer nor it them, so the API's processes and the worker
-    # share the file. Transactions are begun by `_sqlite_begin_immediate`, not by pysqlite.
+    # WAL: a commit never waits for readers to finish (with the rollback journal it waited
+    # for every one, an export's open cursor included). pysqlite's own transaction handling
+    # is off: `_sqlite_begin_immediate` begins each transaction, so on SQLite (the demo)
+    # transactions take turns; PostgreSQL, which serves production, runs them side by side.
     dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
