@@ -62,7 +62,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
     )
-    uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
+    uow.init(
+        Database.from_settings(
+            settings, application_name="alliance-api", pool_size=settings.db_pool_size
+        )
+    )
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
     install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)

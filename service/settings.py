@@ -94,6 +94,14 @@ class Settings:
     metrics_token: str = ""
     metrics_allow: tuple[str, ...] = ()
     db_pool_size: int = 5
+    # PostgreSQL ends a statement running longer than this, and a transaction left idle this
+    # long, so neither holds a connection and its locks while requests queue behind it.
+    # The bulk export's statements have their own, longer limit. 0 turns a limit off.
+    db_statement_timeout_ms: int = 10_000
+    db_idle_in_transaction_timeout_ms: int = 60_000
+    db_connect_timeout: int = 5  # seconds: /readyz answers soon when the database is away
+    # SQLite (`make run`): how long a writer waits for another's lock.
+    sqlite_busy_timeout_ms: int = 15_000
     # Webhook targets on private, loopback or link-local networks (and plain http to them)
     # are refused unless the operator allows them (local development, tests).
     webhook_allow_private: bool = False
@@ -102,6 +110,7 @@ class Settings:
     export_dir: str = str(ROOT / "var" / "exports")
     export_retention_hours: int = 24
     export_batch_size: int = 1000  # rows per server-side cursor fetch
+    export_statement_timeout_ms: int = 30 * 60 * 1000  # in place of db_statement_timeout_ms
 
     @property
     def is_production(self) -> bool:

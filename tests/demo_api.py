@@ -64,10 +64,28 @@ def running(port: int, tmp_path: Path, name: str, **env_overrides: str) -> Itera
     """Seed a fresh database, serve it on 127.0.0.1:`port` (with `env_overrides`, e.g.
     `WEB_CONCURRENCY="2"`); stop and drop it afterwards."""
     db = database.create_postgres(name)
+    try:
+        with serving(db, port, tmp_path, name, **env_overrides) as api:
+            yield api
+    finally:
+        database.drop_postgres(db)
+
+
+@contextmanager
+def serving(
+    db: database.TestDatabase,
+    port: int,
+    tmp_path: Path,
+    name: str,
+    *,
+    worker: bool = False,
+    **env_overrides: str,
+) -> Iterator[DemoApi]:
+    """Seed `db` (already migrated) and serve it with gunicorn on 127.0.0.1:`port`, and with
+    `worker` the outbox worker beside it, as `make run` does; both stopped afterwards."""
     base_url = f"http://127.0.0.1:{port}"
     env = {**demo_env(db, base_url, port, tmp_path), **env_overrides}
-    log = (tmp_path / f"{name}.log").open("w")
-    try:
+    with (tmp_path / f"{name}.log").open("w") as log:
         subprocess.run(
             [BIN / "flask", "--app", "wsgi", "seed-demo"],
             cwd=ROOT,
@@ -76,19 +94,30 @@ def running(port: int, tmp_path: Path, name: str, **env_overrides: str) -> Itera
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-        server = subprocess.Popen(
-            [BIN / "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        commands = [[BIN / "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"]]
+        if worker:
+            commands.append([BIN / "python", "-m", "service.worker"])
+        processes = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            for command in commands
+        ]
         try:
-            wait_ready(base_url, server, 60)
+            wait_ready(base_url, processes[0], 60)
             yield DemoApi(base_url, env)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    finally:
-        log.close()
-        database.drop_postgres(db)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+
+
+def dev_token(api: DemoApi, email: str) -> str:
+    """A staff member's access token, from `flask --app wsgi dev-token` on the API's database."""
+    return subprocess.run(
+        [BIN / "flask", "--app", "wsgi", "dev-token", "--email", email],
+        cwd=ROOT,
+        env=api.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

@@ -9,6 +9,9 @@ Two layers keep clinics apart:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
@@ -16,23 +19,72 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_c
 from service.core import context
 from service.db.base import ClinicOwned
 
+if TYPE_CHECKING:
+    from service.settings import Settings
+
 
 class TenantViolation(RuntimeError):
     """Code tried to write a row of another clinic. Always a bug, never user input."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How long the database may hold a caller. 0: no limit of ours.
+
+    On PostgreSQL every connection is opened with them (libpq `options`), so a stuck statement
+    or a transaction left open ends, freeing its connection and locks, instead of piling up
+    requests behind it. On SQLite a writer waits `busy_timeout_ms` for another's lock.
+    """
+
+    statement_timeout_ms: int = 0
+    idle_in_transaction_timeout_ms: int = 0
+    connect_timeout_s: int = 0
+    busy_timeout_ms: int = 5000
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        application_name: str = "alliance",
+        limits: Limits = Limits(),
+    ) -> None:
         # hide_parameters: a failing statement's message (logged) never carries bound PHI.
         options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
         if url.startswith("sqlite"):
-            options["connect_args"] = {"check_same_thread": False}
+            options["connect_args"] = {
+                "check_same_thread": False,
+                "timeout": limits.busy_timeout_ms / 1000,
+            }
         else:
-            options.update(pool_size=pool_size, max_overflow=pool_size)
+            options.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                connect_args=_postgres_connect_args(application_name, limits),
+            )
         self.engine = sa.create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, application_name: str, pool_size: int
+    ) -> Database:
+        return cls(
+            settings.database_url,
+            pool_size=pool_size,
+            application_name=application_name,
+            limits=Limits(
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
+                connect_timeout_s=settings.db_connect_timeout,
+                busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            ),
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -42,14 +94,50 @@ class Database:
         self.engine.dispose()
 
 
+def allow_long_statements(session: Session, timeout_ms: int) -> None:
+    """This transaction's statements may run `timeout_ms` (0: without limit), past the
+    connection's own statement timeout: for work that is legitimately long (a bulk export)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)}
+        )
+
+
+def _postgres_connect_args(application_name: str, limits: Limits) -> dict[str, object]:
+    settings = {
+        "statement_timeout": limits.statement_timeout_ms,
+        "idle_in_transaction_session_timeout": limits.idle_in_transaction_timeout_ms,
+    }
+    args: dict[str, object] = {
+        "application_name": application_name,  # who holds a connection, in pg_stat_activity
+        "options": " ".join(f"-c {name}={value}" for name, value in settings.items() if value),
+    }
+    if limits.connect_timeout_s:
+        args["connect_timeout"] = limits.connect_timeout_s
+    return args
+
+
 class TenantSession(Session):
     """A session whose transactions and queries are scoped to the context's clinic."""
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL: a commit never waits for readers to finish (with the rollback journal it waited
+    # for every one, an export's open cursor included). pysqlite's own transaction handling
+    # is off: `_sqlite_begin_immediate` begins each transaction, so on SQLite (the demo)
+    # transactions take turns; PostgreSQL, which serves production, runs them side by side.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: sa.Connection) -> None:
+    """Take the write lock when the transaction begins, waiting up to the busy timeout. A
+    deferred BEGIN would take it at the first write, and a reader turning writer while another
+    process writes fails at once with "database is locked", whatever the timeout."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @event.listens_for(TenantSession, "after_begin")

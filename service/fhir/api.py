@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request, send_file
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
@@ -23,6 +23,7 @@ from service.core.errors import DomainError, Forbidden, Malformed, NotFound
 from service.fhir import capability, export, outcomes, params, transaction
 from service.fhir import service as resources
 from service.fhir.outcomes import Issue
+from service.http import problems
 from service.http.extensions import authenticate, transactional
 from service.http.problems import STATUS_BY_ERROR
 from service.staff.policy import covers
@@ -86,6 +87,16 @@ def _http_error(error: HTTPException) -> Response:
 @blp.errorhandler(StaleDataError)
 def _conflict(_error: Exception) -> Response:
     return _outcome(409, "The request conflicts with existing data; read it again and retry.")
+
+
+@blp.errorhandler(DBAPIError)
+def _database_error(error: DBAPIError) -> Response:
+    detail = problems.passing_database_trouble(error)
+    if detail is None:
+        return _unexpected(error)
+    response = _outcome(503, detail)
+    response.headers["Retry-After"] = problems.RETRY_AFTER_S
+    return response
 
 
 @blp.errorhandler(Exception)

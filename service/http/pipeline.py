@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -60,6 +60,7 @@ def install(app: Flask, clinic_origins: Callable[[], frozenset[str]]) -> None:
     app.register_error_handler(DomainError, problems.from_domain_error)
     app.register_error_handler(StaleDataError, problems.from_stale_row)
     app.register_error_handler(IntegrityError, problems.from_integrity_error)
+    app.register_error_handler(DBAPIError, problems.from_database_error)
     app.register_error_handler(HTTPException, problems.from_http_exception)
     app.register_error_handler(Exception, problems.from_unexpected)
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 import marshmallow as ma
 from flask import Response, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -17,6 +17,9 @@ from service.core import errors as domain
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement ended by statement_timeout
+RETRY_AFTER_S = "5"
+UNREACHABLE = "The database is not reachable; try again shortly."
 
 STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
     domain.Malformed: 400,
@@ -106,6 +109,27 @@ def from_stale_row(_error: StaleDataError) -> Response:
 def from_integrity_error(error: IntegrityError) -> Response:
     log.info("integrity error turned into 409: %s", type(error.orig).__name__)
     return problem(409, "The request conflicts with existing data.", kind="conflict")
+
+
+def database_unavailable(detail: str = UNREACHABLE) -> Response:
+    return problem(503, detail, headers={"Retry-After": RETRY_AFTER_S}, kind="unavailable")
+
+
+def passing_database_trouble(error: DBAPIError) -> str | None:
+    """What to tell the caller when the database went away (a restart, a failover, a
+    connection it ended), was locked, or cancelled a statement past its timeout: all pass, so
+    a 503 to retry. None for anything else the driver raises: a bug, a 500."""
+    if not (isinstance(error, OperationalError) or error.connection_invalidated):
+        return None
+    log.warning("database unavailable: %s", type(error.orig).__name__)
+    if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+        return "The database took too long to answer; try again."
+    return UNREACHABLE
+
+
+def from_database_error(error: DBAPIError) -> Response:
+    detail = passing_database_trouble(error)
+    return database_unavailable(detail) if detail else from_unexpected(error)
 
 
 def from_unexpected(error: Exception) -> Response:

@@ -52,7 +52,7 @@ def readyz() -> Response | dict[str, str]:
         with uow.database().engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except SQLAlchemyError:
-        return problems.problem(503, "The database is not reachable.")
+        return problems.database_unavailable()
     return {"status": "ready"}
 
 

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         alive = is_alive(Path(settings.worker_heartbeat_file), settings.worker_alive_seconds)
         sys.exit(0 if alive else 1)
     json_logging.configure(settings.log_level)
-    uow.init(Database(settings.database_url, pool_size=2))
+    uow.init(Database.from_settings(settings, application_name="alliance-worker", pool_size=2))
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
     if settings.worker_metrics_port:
         ops_metrics.serve_worker_metrics(settings)

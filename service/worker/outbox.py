@@ -2,6 +2,12 @@
 transaction of its own), then deliver each message in its own transaction, in its clinic's
 tenant context. A worker killed mid-batch leaves leases that run out: another worker then
 delivers those messages (at-least-once; receivers dedupe on the message id).
+
+Exactly once is not on offer where two systems must agree: when the SMTP server has accepted
+a message's DATA (or a webhook receiver answered 2xx) and the database is lost before the
+`sent` mark commits, the message stays pending under its lease and is delivered again once the
+lease runs out, with the same Message-ID (`webhook-id` for webhooks) so the receiver can
+recognise the repeat. A message whose send failed is never marked sent, so nothing is lost.
 """
 
 from __future__ import annotations
