@@ -14,6 +14,7 @@ server accepts (schemathesis holds it to that) and what a reader or a client gen
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -189,7 +190,7 @@ HEADERS: dict[str, dict[str, Any]] = {
 
 def sends(*names: str) -> dict[str, dict[str, Any]]:
     """The documentation of response headers a view sets itself, for `blp.response(headers=)`."""
-    return {name: HEADERS[name] for name in names}
+    return {name: copy.deepcopy(HEADERS[name]) for name in names}  # apispec edits in place
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -209,9 +210,9 @@ ERRORS = {
     "401": "no bearer token, or it is invalid, expired or revoked",
     "403": "the token lacks a scope named above, or your role does not allow this",
     "404": "nothing with that id or token in your clinic (or outside your caseload)",
-    "409": "a request with this `Idempotency-Key` is still in progress, or the change "
-    "conflicts with existing data",
-    "410": "the link was used or has expired",
+    "409": "the change conflicts with the resource's state or other data (see above), or "
+    "a request with this `Idempotency-Key` is still in progress",
+    "410": "the link has expired",
     "412": "`If-Match` names an older version: read it again",
     "415": "the body is not `application/json`",
     "422": "the body is invalid (`errors` names each field), or an `Idempotency-Key` was used "
@@ -237,6 +238,8 @@ CREDENTIALS = {
     "personal-link": "anyone holding the partner's personal link: the `token` in the path is "
     "the credential (no bearer token)",
     "clinic-slug": "anyone, without a token; only what the clinic named by `slug` publishes",
+    "oauth-client": "an OAuth client, authenticated as it registered (`client_secret_basic`, "
+    "`private_key_jwt`, or a public client's `client_id`); no bearer token",
 }
 IF_NONE_MATCH = {
     "in": "header",
@@ -271,7 +274,8 @@ class DocumentPlugin(BasePlugin):
     def _document(self, path: str, operation: dict) -> None:
         responses = {str(status): r for status, r in operation.get("responses", {}).items()}
         operation["responses"] = responses
-        for status in _error_statuses(path, operation):
+        problem_errors = "x-errors" not in operation  # else it documents its own (OAuth)
+        for status in _error_statuses(path, operation) if problem_errors else ():
             responses.setdefault(status, ERROR_RESPONSES[status])
         if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
             for status in _successes(responses):
@@ -280,9 +284,9 @@ class DocumentPlugin(BasePlugin):
             if self._is_page(responses[status]):
                 _add_headers(responses[status], "Link")
         if "304" in responses:
-            operation.setdefault("parameters", []).append(IF_NONE_MATCH)
+            operation.setdefault("parameters", []).append(copy.deepcopy(IF_NONE_MATCH))
         paragraphs = [operation.get("description", ""), who_may_call(operation)]
-        paragraphs.append(errors_paragraph(responses))
+        paragraphs.append(errors_paragraph(responses) if problem_errors else "")
         operation["description"] = "\n\n".join(p for p in paragraphs if p)
 
     def _is_page(self, response: dict) -> bool:
@@ -305,6 +309,8 @@ def _error_statuses(path: str, operation: dict) -> list[str]:
         statuses += ["401", "403"]
     if "{" in path:
         statuses.append("404")
+    if operation.get("x-credential") == "personal-link":
+        statuses += ["409", "410"]
     headers = {p.get("name") for p in operation.get("parameters", [])}
     if "If-Match" in headers:
         statuses += ["400", "412"]

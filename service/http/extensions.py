@@ -92,10 +92,10 @@ class Api(flask_smorest.Api):
     def _openapi_json(self) -> Any:
         """The served document also names this deployment's configured base URL (the
         committed one only the relative server, so it does not depend on where it was made)."""
-        document = self.spec.to_dict()
+        document = self.spec.to_dict()  # apispec hands back its own options dict: do not edit
         base_url = current_app.config["SETTINGS"].base_url
-        document["servers"] = [*document["servers"], apidoc.configured_server(base_url)]
-        return current_app.json.response(document)
+        servers = [*document["servers"], apidoc.configured_server(base_url)]
+        return current_app.json.response({**document, "servers": servers})
 
     def _register_pagination_header(self) -> None:
         """Lists page by cursor (`Link`); flask-smorest's page-number header is never sent."""
