@@ -108,7 +108,10 @@ def example_errors(document: dict, node: dict) -> list[str]:
     """The example checked against the property's own schema (formats included), with the
     document's `$ref`s resolvable from the root."""
     schema = {"components": document["components"], **node}
-    validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+    try:
+        validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+    except jsonschema_rs.ValidationError as error:  # e.g. a type listed twice
+        return [f"not a valid JSON Schema: {error.message}"]
     return [f"example {error.message}" for error in validator.iter_errors(node["example"])]
 
 
@@ -200,7 +203,15 @@ def test_the_walker_catches_a_missing_description_or_a_wrong_example():
     def wrong_example(document: dict) -> None:
         document["components"]["schemas"]["Couple"]["properties"]["id"]["example"] = "c-1"
 
+    def type_twice(document: dict) -> None:
+        document["components"]["schemas"]["Couple"]["properties"]["archived_at"]["type"] = [
+            "string",
+            "null",
+            "null",
+        ]
+
     assert "Couple.label: no description" in schema_gaps(doctored(undescribed))
+    assert any("not a valid JSON Schema" in gap for gap in schema_gaps(doctored(type_twice)))
     assert any(gap.startswith("Couple.id: example") for gap in schema_gaps(doctored(wrong_example)))
 
 

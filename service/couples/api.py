@@ -168,9 +168,9 @@ class ErasePartner(MethodView):
     def post(self, partner_id):
         """Erase a partner's personal data (on their request).
 
-        Removes their details, their private comments, their open feedback links and the emails sent
-        or waiting for them; the couple's label is replaced
-        and the scores stay, de-identified. It cannot be undone.
+        Removes their details, their private comments, their open feedback links and the emails
+        sent or waiting for them; the couple's label is replaced and the scores stay,
+        de-identified. It cannot be undone.
         """
         mail_dir = current_app.config["SETTINGS"].mail_dir
         return privacy.erase_partner(partner_id, mail_dir=mail_dir)

@@ -78,51 +78,39 @@ def shared_description(self: Any, field: ma.fields.Field, ret: dict, **_kw: Any)
     return {"description": SHARED_FIELDS[field.name]}
 
 
-def derived_example(self: Any, field: ma.fields.Field, ret: dict, **_kw: Any) -> dict:
-    """An example made from the property's own schema (format, enum, bounds, items), or from
-    the nested schema's fields; none when only a person can write one (free text)."""
-    if "example" in ret:
-        return {}
-    if isinstance(field, ma.fields.Nested):
-        value = _nested_example(self, field)
-    elif isinstance(field, ma.fields.List) and isinstance(field.inner, ma.fields.Nested):
-        value = _nested_example(self, field.inner)
-        value = None if value is None else [value] * max(1, ret.get("minItems", 1))
-    else:
-        value = example_of(ret)
-    return {} if value is None else {"example": value}
-
-
-def _nested_example(self: Any, field: ma.fields.Nested) -> Any:
-    schema = field.schema
-    examples = {}
-    for name, inner in schema.fields.items():
-        if inner.load_only and inner.dump_only:
-            continue
-        example = self.field2property(inner).get("example")
-        if example is not None:
-            examples[inner.data_key or name] = example
-    return [examples] if schema.many else examples
-
-
-def example_of(node: dict) -> Any:
-    """A value that `node` (a JSON Schema without `$ref`) accepts, or None."""
+def example_of(node: dict, schemas: dict[str, dict] | None = None) -> Any:
+    """A value that `node` accepts, made from its own schema (format, enum, bounds, items) or,
+    for a `$ref`, from the examples of the referenced schema's properties (in `schemas`); None
+    when only a person can write one (free text)."""
     if "example" in node:
         return node["example"]
     if "default" in node and node["default"] is not None:
         return node["default"]
     if node.get("enum"):
         return next((value for value in node["enum"] if value is not None), None)
+    if "$ref" in node:
+        properties = (schemas or {}).get(node["$ref"].rpartition("/")[2], {}).get("properties")
+        return _object_of(properties or {}) if properties else None
+    for alternatives in ("allOf", "anyOf", "oneOf"):
+        if alternatives in node:
+            return next(
+                (example_of(n, schemas) for n in node[alternatives] if n.get("type") != "null"),
+                None,
+            )
     kinds = node.get("type", [])
     kind = next((k for k in ([kinds] if isinstance(kinds, str) else kinds) if k != "null"), None)
-    return _EXAMPLE_BY_TYPE.get(kind, lambda _node: None)(node)
+    return _EXAMPLE_BY_TYPE.get(kind, lambda _node, _schemas: None)(node, schemas)
 
 
-def _string_example(node: dict) -> Any:
+def _object_of(properties: dict[str, dict]) -> dict[str, Any]:
+    return {name: node["example"] for name, node in properties.items() if "example" in node}
+
+
+def _string_example(node: dict, _schemas: Any) -> Any:
     return FORMAT_EXAMPLES.get(node.get("format", ""))
 
 
-def _number_example(node: dict) -> Any:
+def _number_example(node: dict, _schemas: Any) -> Any:
     low = node.get("minimum", node.get("exclusiveMinimum"))
     high = node.get("maximum", node.get("exclusiveMaximum"))
     if low is not None and high is not None:
@@ -133,13 +121,13 @@ def _number_example(node: dict) -> Any:
     return 1 if high is None or high >= 1 else high
 
 
-def _array_example(node: dict) -> Any:
-    item = example_of(node.get("items", {}))
+def _array_example(node: dict, schemas: Any) -> Any:
+    item = example_of(node.get("items", {}), schemas)
     return None if item is None else [item] * max(1, node.get("minItems", 1))
 
 
-def _object_example(node: dict) -> Any:
-    value = example_of(node.get("additionalProperties") or {})
+def _object_example(node: dict, schemas: Any) -> Any:
+    value = example_of(node.get("additionalProperties") or {}, schemas)
     key = example_of({"type": "string", **node.get("propertyNames", {})})
     return None if value is None or key is None else {key: value}
 
@@ -148,7 +136,7 @@ _EXAMPLE_BY_TYPE = {
     "string": _string_example,
     "integer": _number_example,
     "number": _number_example,
-    "boolean": lambda _node: True,
+    "boolean": lambda _node, _schemas: True,
     "array": _array_example,
     "object": _object_example,
 }
@@ -210,14 +198,17 @@ ERRORS = {
     "401": "no bearer token, or it is invalid, expired or revoked",
     "403": "the token lacks a scope named above, or your role does not allow this",
     "404": "nothing with that id or token in your clinic (or outside your caseload)",
-    "409": "the change conflicts with the resource's state or other data (see above), or "
-    "a request with this `Idempotency-Key` is still in progress",
+    "409": "the change conflicts with the resource's state or other data (see above)",
     "410": "the link has expired",
     "412": "`If-Match` names an older version: read it again",
     "415": "the body is not `application/json`",
-    "422": "the body is invalid (`errors` names each field), or an `Idempotency-Key` was used "
-    "before with another body",
+    "422": "the body is invalid (`errors` names each field)",
     "429": "too many requests: wait `Retry-After` seconds",
+}
+# What `Idempotency-Key` adds to an error's meaning, where it is accepted.
+IDEMPOTENCY_ERRORS = {
+    "409": "; or a request with this `Idempotency-Key` is still in progress",
+    "422": "; or this `Idempotency-Key` was used before with another body",
 }
 ERROR_RESPONSES = {
     status: response
@@ -257,6 +248,13 @@ class DocumentPlugin(BasePlugin):
         self.spec = spec
 
     def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        """The docstring as description; an example for each property that gives none. Only
+        for schemas: a query parameter's example would be filled in by Swagger UI's "Try it
+        out" and filter the list."""
+        for node in definition.get("properties", {}).values():
+            example = example_of(node, self.spec.components.schemas)
+            if example is not None:
+                node["example"] = example
         schema = kwargs.get("schema")
         schema_class = type(schema) if isinstance(schema, ma.Schema) else schema
         doc = schema_class.__dict__.get("__doc__") if schema_class else None
@@ -277,16 +275,20 @@ class DocumentPlugin(BasePlugin):
         problem_errors = "x-errors" not in operation  # else it documents its own (OAuth)
         for status in _error_statuses(path, operation) if problem_errors else ():
             responses.setdefault(status, ERROR_RESPONSES[status])
-        if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
+        idempotent = any(
+            p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])
+        )
+        if idempotent:
             for status in _successes(responses):
                 _add_headers(responses[status], "Idempotency-Replayed", "Idempotent-Replayed")
         for status in _successes(responses):
             if self._is_page(responses[status]):
                 _add_headers(responses[status], "Link")
-        if "304" in responses:
+        if "304" in responses:  # `etags.conditional`: the tag goes with the 304 too
             operation.setdefault("parameters", []).append(copy.deepcopy(IF_NONE_MATCH))
+            _add_headers(responses["304"], "ETag")
         paragraphs = [operation.get("description", ""), who_may_call(operation)]
-        paragraphs.append(errors_paragraph(responses) if problem_errors else "")
+        paragraphs.append(errors_paragraph(responses, idempotent) if problem_errors else "")
         operation["description"] = "\n\n".join(p for p in paragraphs if p)
 
     def _is_page(self, response: dict) -> bool:
@@ -338,12 +340,17 @@ def who_may_call(operation: dict) -> str:
     return text + "."
 
 
-def errors_paragraph(responses: dict) -> str:
-    lines = [f"- `{status}`: {ERRORS[status]}" for status in sorted(responses) if status in ERRORS]
+def errors_paragraph(responses: dict, idempotent: bool) -> str:
+    extra = IDEMPOTENCY_ERRORS if idempotent else {}
+    lines = [
+        f"- `{status}`: {ERRORS[status]}{extra.get(status, '')}"
+        for status in sorted(responses)
+        if status in ERRORS
+    ]
     return "**Errors:**\n" + "\n".join(lines) if lines else ""
 
 
 def install(plugin: MarshmallowPlugin) -> None:
     plugin.converter.map_to_openapi_type(ma.fields.Url, "string", "uri")
-    for function in (exclusive_bounds, dict_keys, shared_description, derived_example):
+    for function in (exclusive_bounds, dict_keys, shared_description):
         plugin.converter.add_attribute_function(function)

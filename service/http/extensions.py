@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import http
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -95,7 +96,9 @@ class Api(flask_smorest.Api):
         document = self.spec.to_dict()  # apispec hands back its own options dict: do not edit
         base_url = current_app.config["SETTINGS"].base_url
         servers = [*document["servers"], apidoc.configured_server(base_url)]
-        return current_app.json.response({**document, "servers": servers})
+        # Unsorted, as flask-smorest serves it: Swagger UI offers the scopes in this order.
+        body = json.dumps({**document, "servers": servers}, indent=2)
+        return current_app.response_class(body, mimetype="application/json")
 
     def _register_pagination_header(self) -> None:
         """Lists page by cursor (`Link`); flask-smorest's page-number header is never sent."""
