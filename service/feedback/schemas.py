@@ -2,7 +2,7 @@ import marshmallow as ma
 
 from service.core import context
 from service.couples.schemas import CoupleSchema
-from service.http.fields import Text, Timestamp
+from service.http.fields import JSONBoolean, Text, Timestamp
 from service.http.results import WithResource
 from service.therapy_sessions.schemas import SessionSchema
 
@@ -21,7 +21,7 @@ Comment = Text(
         "example": "I found it hard to speak today.",
     },
 )
-Safety = ma.fields.Boolean(
+Safety = JSONBoolean(
     load_default=False,
     metadata={"description": "I would like to talk with my therapist alone about my safety."},
 )

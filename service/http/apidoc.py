@@ -2,9 +2,9 @@
 server accepts (schemathesis holds it to that) and what a reader or a client generator needs:
 
 - fields: exclusive bounds, a `Dict`'s key type, a description for the names every resource
-  shares, and an example derived from the field's own JSON Schema when it gives none (so an
-  example always validates);
-- schemas: the class docstring as the description;
+  shares;
+- schemas (`DocumentPlugin.schema_helper`): the class docstring as the description, and for
+  each property that gives no example one derived from its own JSON Schema (so it validates);
 - operations (`DocumentPlugin.operation_helper`): who may call it, derived from the route's
   credential (`require`, `public`, `link_holder`, `public_clinic`), the errors its credential,
   path, body and headers can cause, and the response headers it sends (`Link` on a page,
@@ -278,27 +278,26 @@ class DocumentPlugin(BasePlugin):
         idempotent = any(
             p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])
         )
-        if idempotent:
-            for status in _successes(responses):
+        self._document_headers(operation, idempotent)
+        paragraphs = [operation.get("description", ""), who_may_call(operation)]
+        paragraphs.append(errors_paragraph(responses, idempotent) if problem_errors else "")
+        operation["description"] = "\n\n".join(p for p in paragraphs if p)
+
+    def _document_headers(self, operation: dict, idempotent: bool) -> None:
+        responses = operation["responses"]
+        for status in (status for status in responses if status.startswith("2")):
+            if idempotent:
                 _add_headers(responses[status], "Idempotency-Replayed", "Idempotent-Replayed")
-        for status in _successes(responses):
             if self._is_page(responses[status]):
                 _add_headers(responses[status], "Link")
         if "304" in responses:  # `etags.conditional`: the tag goes with the 304 too
             operation.setdefault("parameters", []).append(copy.deepcopy(IF_NONE_MATCH))
             _add_headers(responses["304"], "ETag")
-        paragraphs = [operation.get("description", ""), who_may_call(operation)]
-        paragraphs.append(errors_paragraph(responses, idempotent) if problem_errors else "")
-        operation["description"] = "\n\n".join(p for p in paragraphs if p)
 
     def _is_page(self, response: dict) -> bool:
         reference = response.get("content", {}).get("application/json", {}).get("schema", {})
         name = str(reference.get("$ref", "")).rpartition("/")[2]
         return "next_cursor" in self.spec.components.schemas.get(name, {}).get("properties", {})
-
-
-def _successes(responses: dict) -> list[str]:
-    return [status for status in responses if status.startswith("2")]
 
 
 def _add_headers(response: dict, *names: str) -> None:

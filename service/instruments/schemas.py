@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import Text, Timestamp
+from service.http.fields import JSONBoolean, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
@@ -67,7 +67,7 @@ class ItemSchema(ma.Schema):
         validate=ma.validate.Range(1, 1000),
         metadata={"description": "The answers between are `min` plus whole steps.", "example": 1},
     )
-    watch = ma.fields.Boolean(
+    watch = JSONBoolean(
         load_default=False,
         metadata={
             "description": "A low answer to this item alone raises a watch-item alert.",

@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import Text, Timestamp
+from service.http.fields import JSONBoolean, Text, Timestamp
 from service.http.pagination import MAX_LIMIT, Cursor, PageQuerySchema, page_schema
 from service.notifications.webhooks import TOPICS
 
@@ -85,7 +85,7 @@ class WebhookEndpointPatchSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "What the clinic uses it for.", "example": "EHR sync"},
     )
-    enabled = ma.fields.Boolean(
+    enabled = JSONBoolean(
         metadata={"description": "Re-enable after a failure or 410.", "example": True}
     )
 
