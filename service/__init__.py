@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.audit import api as audit_api
     from service.auth import api as auth_api
     from service.auth import lockout
+    from service.auth import openapi as auth_openapi
     from service.auth.resource import BearerAuthenticator
     from service.clients import api as clients_api
     from service.clinics import api as clinics_api
@@ -132,4 +133,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for blueprint in pages:
         app.register_blueprint(blueprint)
+    auth_openapi.describe(api.spec, app)
     return app

@@ -223,7 +223,8 @@ def test_idempotent_registration_never_stores_the_secret(client, admin):
     again = client.post("/v1/clients", json=SECRET_BODY, headers=headers)
 
     assert first.status_code == again.status_code == 201
-    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.headers["Idempotent-Replayed"] == "true"  # deprecated, still sent
     assert again.json["id"] == first.json["id"]
     assert first.json["client_secret"] and again.json["client_secret"] is None
     assert {k: v for k, v in again.json.items() if k != "client_secret"} == {

@@ -172,7 +172,8 @@ def test_idempotency_key_replays_the_onboarding(client, platform):
     assert first.status_code == again.status_code == 201
     assert again.json == {**first.json, "admin_invite_url": None}  # the link is never stored
     assert again.headers["Location"] == first.headers["Location"]
-    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.headers["Idempotent-Replayed"] == "true"  # deprecated, still sent
     different = client.post("/v1/clinics", json=_body(), headers=headers)
     assert different.status_code == 422
     assert "Idempotency-Key" in different.json["errors"]

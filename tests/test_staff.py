@@ -250,7 +250,8 @@ def test_idempotency_key_replays_the_invite_and_creates_one_member(client, admin
     # The replay is the stored response, less the one-time link (never kept at rest).
     assert again.json == {**first.json, "invite_url": None}
     assert again.headers["Location"] == first.headers["Location"]
-    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.headers["Idempotent-Replayed"] == "true"  # deprecated, still sent
     listed = client.get("/v1/staff", query_string={"q": body["email"]}, headers=admin.headers)
     assert [item["id"] for item in listed.json["items"]] == [first.json["id"]]
 

@@ -18,4 +18,8 @@ class AuditEvents(MethodView):
     @blp.arguments(schemas.AuditQuerySchema, location="query")
     @blp.response(200, schemas.AuditPageSchema)
     def get(self, query):
+        """List audit events: who read or changed what, when.
+
+        Filter by resource, actor or action. Changes nothing.
+        """
         return paged(service.list_events(**query))

@@ -42,21 +42,40 @@ def _public_jwks(jwks: dict) -> None:
 
 
 class ClientSchema(ma.Schema):
+    """An integrator client (an EHR or other system) of the clinic."""
+
     id = ma.fields.UUID(dump_only=True)
-    client_id = ma.fields.String(dump_only=True)
-    name = Text(required=True, min_length=1, max_length=120)
+    client_id = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "description": "The OAuth client id it authenticates with.",
+            "example": "cl_3f9a2b7c41d8",
+        },
+    )
+    name = Text(
+        required=True,
+        min_length=1,
+        max_length=120,
+        metadata={
+            "description": "What the clinic calls this integration.",
+            "example": "Practice EHR",
+        },
+    )
     scopes = ma.fields.List(
         ma.fields.String(metadata={"enum": sorted(INTEGRATOR_SCOPES)}),
         required=True,
         validate=[ma.validate.Length(min=1, max=len(INTEGRATOR_SCOPES)), _known_scopes],
+        metadata={"description": "The scopes its tokens may carry.", "example": ["couples.read"]},
     )
     token_endpoint_auth_method = ma.fields.String(
-        load_default="client_secret_basic", validate=ma.validate.OneOf(AUTH_METHODS)
+        load_default="client_secret_basic",
+        validate=ma.validate.OneOf(AUTH_METHODS),
+        metadata={"description": "How it authenticates at the token endpoint."},
     )
     jwks = ma.fields.Dict(
         allow_none=True,
         validate=_public_jwks,
-        metadata={"description": "Inline public JWKS (private_key_jwt)."},
+        metadata={"description": "Inline public JWKS (private_key_jwt).", "example": None},
     )
     jwks_uri = ma.fields.Url(
         schemes={"https"},
@@ -65,7 +84,11 @@ class ClientSchema(ma.Schema):
         metadata={"description": "HTTPS URL of the public JWKS (private_key_jwt)."},
     )
     created_at = Timestamp(dump_only=True)
-    revoked_at = Timestamp(dump_only=True, allow_none=True)
+    revoked_at = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "When it was revoked; null while it works."},
+    )
 
     @ma.validates_schema
     def _keys_match_method(self, data: dict, **_kw: object) -> None:
@@ -87,12 +110,15 @@ class ClientSchema(ma.Schema):
 
 
 class ClientRegisteredSchema(WithResource, ClientSchema):
+    """The registered client, with its secret shown once."""
+
     client_secret = ma.fields.String(
         dump_only=True,
         allow_none=True,
         metadata={
             "description": "Shown once, in this response only (null for private_key_jwt, and "
-            "in an Idempotency-Key replay). Store it now: only a hash is kept."
+            "in an Idempotency-Key replay). Store it now: only a hash is kept.",
+            "example": "s3cr3t-Qm9Xb2t1ZW4tZXhhbXBsZQ",
         },
     )
 

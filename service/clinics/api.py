@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from service.clinics import schemas, service
 from service.http import etags
+from service.http.apidoc import sends
 from service.http.extensions import Blueprint, idempotent, if_match, require
 from service.http.pagination import PageQuerySchema, paged
 from service.notifications import service as notifications
@@ -28,16 +29,24 @@ platform_blp = Blueprint(
 @blp.route("")
 class OwnClinic(MethodView):
     @require("clinic.read")
-    @blp.response(200, schemas.ClinicSchema)
+    @blp.response(200, schemas.ClinicSchema, headers=sends("ETag"))
     def get(self):
+        """Read your own clinic.
+
+        Changes nothing; the `ETag` is for a later `PATCH`.
+        """
         clinic = service.own()
         return clinic, etags.headers_for(clinic.version)
 
     @require("clinic.write")
     @if_match
     @blp.arguments(schemas.ClinicPatchSchema)
-    @blp.response(200, schemas.ClinicSchema)
+    @blp.response(200, schemas.ClinicSchema, headers=sends("ETag"))
     def patch(self, changes):
+        """Change your own clinic's name, time zone, locale or allowed origins.
+
+        Only the fields sent change. An unknown time zone is 422.
+        """
         clinic = service.update_own(changes, etags.check)
         return clinic, etags.headers_for(clinic.version)
 
@@ -48,14 +57,23 @@ class Clinics(MethodView):
     @platform_blp.arguments(PageQuerySchema, location="query")
     @platform_blp.response(200, schemas.ClinicPageSchema)
     def get(self, query):
+        """List the platform's clinics.
+
+        Changes nothing.
+        """
         return paged(service.list_for_platform(**query))
 
     @require(PLATFORM_SCOPE)
     @idempotent(redact=("admin_invite_url",))
     @platform_blp.arguments(schemas.ClinicOnboardingSchema)
-    @platform_blp.response(201, schemas.OnboardedClinicSchema)
+    @platform_blp.response(201, schemas.OnboardedClinicSchema, headers=sends("Location", "ETag"))
     def post(self, data):
-        """A clinic with its first admin; `admin_invite_url` is shown once."""
+        """Create a clinic with its first admin.
+
+        Creates the clinic (a tenant) and its first admin, and emails the admin a one-time link to
+        set a password; `admin_invite_url` is the same link, shown in this response only. A slug
+        already taken is 409.
+        """
         settings = current_app.config["SETTINGS"]
         onboarded = invites.onboard_clinic(data, settings, notifications.enqueue_email)
         clinic = onboarded.resource
@@ -68,7 +86,11 @@ class Clinics(MethodView):
 @platform_blp.route("/<uuid:clinic_id>")
 class ClinicItem(MethodView):
     @require(PLATFORM_SCOPE)
-    @platform_blp.response(200, schemas.ClinicSchema)
+    @platform_blp.response(200, schemas.ClinicSchema, headers=sends("ETag"))
     def get(self, clinic_id):
+        """Read a clinic.
+
+        Changes nothing.
+        """
         clinic = service.get_for_platform(clinic_id)
         return clinic, etags.headers_for(clinic.version)

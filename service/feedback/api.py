@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from service.alerts import evaluation
 from service.feedback import links, recording, schemas
-from service.http.extensions import Blueprint, link_holder
+from service.http.extensions import Blueprint, link_holder, rate_limited
 from service.http.limits import limiter
 
 blp = Blueprint(
@@ -27,14 +27,26 @@ def _form_limit() -> str:
 class PartnerForm(MethodView):
     decorators = [limiter.limit(_form_limit)]
 
+    @rate_limited
     @link_holder(links.resolve_token, links.clinic_of)
     @blp.response(200, schemas.FormSchema)
     def get(self, grant):
+        """Open a partner's feedback form.
+
+        The questions in the partner's language, the session and the therapist's name. Changes
+        nothing. An unknown link is 404, a used one 409, an expired one 410.
+        """
         return links.form(grant)
 
+    @rate_limited
     @link_holder(links.claim_token, links.clinic_of)
     @blp.arguments(schemas.SubmitSchema)
     @blp.response(201, schemas.ReceivedSchema)
     def post(self, data, grant):
+        """Submit a partner's answers.
+
+        Stores the answers once and evaluates the alert rules; the link is then used. Answers the
+        instrument does not accept are 422; a used link is 409, an expired one 410.
+        """
         evaluation.record_partner_feedback(grant, data)
         return {"status": "received", "message": recording.THANKS}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import http
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -77,7 +78,9 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = problems.ProblemSchema
 
     def __init__(self, app: Any = None, **kwargs: Any) -> None:
-        kwargs.setdefault("spec_kwargs", {})
+        spec_kwargs = kwargs.setdefault("spec_kwargs", {})
+        spec_kwargs.setdefault("extra_plugins", [apidoc.DocumentPlugin()])
+        spec_kwargs.setdefault("servers", [apidoc.RELATIVE_SERVER])
         super().__init__(app, **kwargs)
 
     def _init_spec(self, **kwargs: Any) -> None:
@@ -87,11 +90,26 @@ class Api(flask_smorest.Api):
     def handle_http_exception(self, error: HTTPException) -> Any:
         return problems.from_http_exception(error)
 
+    def _openapi_json(self) -> Any:
+        """The served document also names this deployment's configured base URL (the
+        committed one only the relative server, so it does not depend on where it was made)."""
+        document = self.spec.to_dict()  # apispec hands back its own options dict: do not edit
+        base_url = current_app.config["SETTINGS"].base_url
+        servers = [*document["servers"], apidoc.configured_server(base_url)]
+        # Unsorted, as flask-smorest serves it: Swagger UI offers the scopes in this order.
+        body = json.dumps({**document, "servers": servers}, indent=2)
+        return current_app.response_class(body, mimetype="application/json")
+
+    def _register_pagination_header(self) -> None:
+        """Lists page by cursor (`Link`); flask-smorest's page-number header is never sent."""
+
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
+            if status == 429:
+                response["headers"] = apidoc.sends("Retry-After")
             prepare_response(response, self.spec, problems.PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Problem details (RFC 9457)", "schema": self.ERROR_SCHEMA}
@@ -168,9 +186,19 @@ def require(*scopes: str, roles: tuple[str, ...] | None = None) -> Callable:
     return decorator
 
 
-def public(func: Callable) -> Callable:
-    """Mark an endpoint as needing no token (documented with an empty security list)."""
-    _manual_doc(func)["security"] = []
+def public(func: Callable, credential: str | None = None) -> Callable:
+    """Mark an endpoint as needing no token (documented with an empty security list), or
+    only the `credential` its URL holds (see `apidoc.CREDENTIALS`)."""
+    doc = _manual_doc(func)
+    doc["security"] = []
+    if credential is not None:
+        doc["x-credential"] = credential
+    return func
+
+
+def rate_limited(func: Callable) -> Callable:
+    """Document the 429 (with `Retry-After`) that the route's `limiter.limit` sends."""
+    _manual_doc(func).setdefault("responses", {})["429"] = "TOO_MANY_REQUESTS"
     return func
 
 
@@ -185,7 +213,7 @@ def link_holder(
         def wrapper(*args: Any, token: str, **kwargs: Any) -> Any:
             return func(*args, grant=open_link(token, resolve, locate), **kwargs)
 
-        return public(wrapper)
+        return public(wrapper, "personal-link")
 
     return decorator
 
@@ -201,7 +229,7 @@ def public_clinic(resolve: Callable[[str], uuid.UUID]) -> Callable:
             _bind(Actor(kind="anonymous", subject="-", clinic_id=clinic_id))
             return func(*args, **kwargs)
 
-        return public(wrapper)
+        return public(wrapper, "clinic-slug")
 
     return decorator
 

@@ -151,5 +151,6 @@ def _replay(record: IdempotencyRecord) -> Response:
     response = Response(record.response_body, status=record.status_code)
     for name, value in record.response_headers.items():
         response.headers[name] = value
-    response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Idempotency-Replayed"] = "true"
+    response.headers["Idempotent-Replayed"] = "true"  # the former name, for existing clients
     return response

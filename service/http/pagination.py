@@ -54,7 +54,9 @@ class PageQuerySchema(ma.Schema):
     """Base of every list's query schema: `limit` and `cursor`, plus the list's filters."""
 
     limit = ma.fields.Integer(
-        load_default=50, validate=ma.validate.Range(1, MAX_LIMIT), metadata={"example": 50}
+        load_default=50,
+        validate=ma.validate.Range(1, MAX_LIMIT),
+        metadata={"description": "How many items a page holds at most.", "example": 50},
     )
     cursor = Cursor(metadata={"description": "Opaque; the `next_cursor` of the previous page."})
 
@@ -67,13 +69,21 @@ class PageQuerySchema(ma.Schema):
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     """`{"items": [...], "next_cursor": str | null}` for one item schema, dumped by plan: a
     page's many items are where marshmallow's per-value cost adds up."""
-    return FastDump.from_dict(
+    schema = FastDump.from_dict(
         {
-            "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
-            "next_cursor": ma.fields.String(required=True, allow_none=True),
+            "items": ma.fields.List(
+                ma.fields.Nested(item_schema),
+                required=True,
+                metadata={"description": "This page's items, in the list's order."},
+            ),
+            "next_cursor": ma.fields.String(
+                required=True, allow_none=True, metadata={"example": "WyIyMDI2LTExLTAyVDE1"}
+            ),
         },
         name=name,
     )
+    schema.__doc__ = "One page of a list; the `Link` header and `next_cursor` lead to the next."
+    return schema
 
 
 def paged(page: Page[Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -103,7 +103,7 @@ def _cors(response: Response) -> None:
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Expose-Headers"] = (
-        "ETag, Link, Location, X-Request-ID, Retry-After"
+        "ETag, Link, Location, X-Request-ID, Retry-After, Idempotency-Replayed, Idempotent-Replayed"
     )
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"

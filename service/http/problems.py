@@ -34,16 +34,41 @@ STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
 
 
 class ProblemSchema(ma.Schema):
-    type = ma.fields.String(required=True, metadata={"example": "about:blank"})
-    title = ma.fields.String(required=True)
-    status = ma.fields.Integer(required=True)
-    detail = ma.fields.String()
-    instance = ma.fields.String()
-    request_id = ma.fields.String()
+    """An error, as RFC 9457 problem details."""
+
+    type = ma.fields.String(
+        required=True,
+        metadata={"example": "about:blank", "description": "A URI naming the kind of problem."},
+    )
+    title = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "A short summary of the kind of problem.",
+            "example": "Unprocessable Entity",
+        },
+    )
+    status = ma.fields.Integer(
+        required=True, metadata={"description": "The HTTP status code.", "example": 422}
+    )
+    detail = ma.fields.String(
+        metadata={"description": "What went wrong with this request.", "example": "Invalid label."}
+    )
+    instance = ma.fields.String(
+        metadata={"description": "The path of the request.", "example": "/v1/couples"}
+    )
+    request_id = ma.fields.String(
+        metadata={
+            "description": "The request's `X-Request-ID`: quote it to support.",
+            "example": "4f1c0b7e2a9d4c38",
+        }
+    )
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.List(ma.fields.String()),
-        metadata={"description": "Validation messages by field name (422, 400)."},
+        metadata={
+            "description": "Validation messages by field name (422, 400).",
+            "example": {"label": ["Missing data for required field."]},
+        },
     )
 
 

@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import Text, Timestamp
+from service.http.fields import JSONBoolean, Text, Timestamp
 from service.http.pagination import MAX_LIMIT, Cursor, PageQuerySchema, page_schema
 from service.notifications.webhooks import TOPICS
 
@@ -24,13 +24,36 @@ def _events(**kwargs):
 
 
 class WebhookEndpointSchema(ma.Schema):
+    """A URL of the clinic's that receives signed event notifications."""
+
     id = ma.fields.UUID(dump_only=True)
     url = _Url(required=True)
     events = _events(required=True)
-    description = Text(max_length=200, allow_none=True)
-    enabled = ma.fields.Boolean(dump_only=True)
-    disabled_reason = ma.fields.String(dump_only=True, allow_none=True)
-    failing_since = Timestamp(dump_only=True, allow_none=True)
+    description = Text(
+        max_length=200,
+        allow_none=True,
+        metadata={"description": "What the clinic uses it for.", "example": "EHR sync"},
+    )
+    enabled = ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "False once disabled after repeated failures or a 410.",
+            "example": True,
+        },
+    )
+    disabled_reason = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Why it was disabled; null while enabled.",
+            "example": "Gone (410)",
+        },
+    )
+    failing_since = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Since when deliveries fail; null while they succeed."},
+    )
     previous_secret_until = Timestamp(
         dump_only=True,
         allow_none=True,
@@ -41,17 +64,30 @@ class WebhookEndpointSchema(ma.Schema):
 
 
 class WebhookEndpointWithSecretSchema(WebhookEndpointSchema):
+    """A webhook endpoint with its signing secret, shown once."""
+
     secret = ma.fields.String(
         dump_only=True,
-        metadata={"description": "Shown once: `whsec_` + base64 of 24 random bytes."},
+        metadata={
+            "description": "Shown once: `whsec_` + base64 of 24 random bytes.",
+            "example": "whsec_MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0",
+        },
     )
 
 
 class WebhookEndpointPatchSchema(ma.Schema):
+    """Changes to a webhook endpoint: only the fields sent change."""
+
     url = _Url()
     events = _events()
-    description = Text(max_length=200, allow_none=True)
-    enabled = ma.fields.Boolean(metadata={"description": "Re-enable after a failure or 410."})
+    description = Text(
+        max_length=200,
+        allow_none=True,
+        metadata={"description": "What the clinic uses it for.", "example": "EHR sync"},
+    )
+    enabled = JSONBoolean(
+        metadata={"description": "Re-enable after a failure or 410.", "example": True}
+    )
 
 
 class WebhookEndpointQuerySchema(PageQuerySchema):
@@ -59,22 +95,57 @@ class WebhookEndpointQuerySchema(PageQuerySchema):
 
 
 class DeliverySchema(ma.Schema):
+    """One event's delivery to a webhook endpoint."""
+
     id = ma.fields.UUID(dump_only=True, metadata={"description": "Also the `webhook-id`."})
-    topic = ma.fields.String(dump_only=True)
-    status = ma.fields.String(dump_only=True, metadata={"enum": list(DELIVERY_STATUSES)})
-    attempts = ma.fields.Integer(dump_only=True)
-    response_status = ma.fields.Integer(dump_only=True, allow_none=True)
-    latency_ms = ma.fields.Integer(dump_only=True, allow_none=True)
-    last_error = ma.fields.String(dump_only=True, allow_none=True)
-    next_attempt_at = Timestamp(dump_only=True)
+    topic = ma.fields.String(
+        dump_only=True, metadata={"description": "The event type.", "example": "alert.created"}
+    )
+    status = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(DELIVERY_STATUSES),
+            "description": "pending (to be tried), sent, or dead (gave up; redrive it).",
+        },
+    )
+    attempts = ma.fields.Integer(
+        dump_only=True, metadata={"description": "Attempts so far.", "example": 1}
+    )
+    response_status = ma.fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The receiver's last HTTP status; null before any.",
+            "example": 200,
+        },
+    )
+    latency_ms = ma.fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "How long the last attempt took.", "example": 120},
+    )
+    last_error = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "What went wrong last; null when nothing.", "example": "timeout"},
+    )
+    next_attempt_at = Timestamp(
+        dump_only=True, metadata={"description": "When it is (or was) next tried."}
+    )
     created_at = Timestamp(dump_only=True)
-    sent_at = Timestamp(dump_only=True, allow_none=True)
+    sent_at = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "When it was delivered; null until then."},
+    )
 
 
 class OutboxMessageSchema(DeliverySchema):
     """An outbox message as operators see it: never its content or recipient."""
 
-    channel = ma.fields.String(dump_only=True)
+    channel = ma.fields.String(
+        dump_only=True, metadata={"description": "email or webhook.", "example": "email"}
+    )
 
 
 class OutboxQuerySchema(PageQuerySchema):
@@ -83,7 +154,11 @@ class OutboxQuerySchema(PageQuerySchema):
 
 
 class RedriveSchema(ma.Schema):
-    requeued = ma.fields.Integer(dump_only=True)
+    """Dead messages put back in the queue."""
+
+    requeued = ma.fields.Integer(
+        dump_only=True, metadata={"description": "How many were requeued.", "example": 1}
+    )
 
 
 OutboxPageSchema = page_schema(OutboxMessageSchema, "OutboxMessagePage")
@@ -94,10 +169,22 @@ class DeliveryQuerySchema(PageQuerySchema):
 
 
 class EventSchema(ma.Schema):
+    """An event, as webhooks deliver it."""
+
     id = ma.fields.UUID(dump_only=True, metadata={"description": "Dedupe on it."})
-    type = ma.fields.String(dump_only=True, metadata={"enum": list(TOPICS)})
-    timestamp = ma.fields.String(dump_only=True, metadata={"format": "date-time"})
-    data = ma.fields.Dict(dump_only=True, metadata={"description": "Ids only, never PHI."})
+    type = ma.fields.String(
+        dump_only=True, metadata={"enum": list(TOPICS), "description": "The event type."}
+    )
+    timestamp = ma.fields.String(
+        dump_only=True, metadata={"format": "date-time", "description": "When it happened (UTC)."}
+    )
+    data = ma.fields.Dict(
+        dump_only=True,
+        metadata={
+            "description": "Ids only, never PHI.",
+            "example": {"alert_id": "7d1c5e2a-4b8f-4c3e-9a61-2f0b8d9e6c14"},
+        },
+    )
 
 
 class EventQuerySchema(ma.Schema):
@@ -106,11 +193,20 @@ class EventQuerySchema(ma.Schema):
 
 
 class EventPageSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
+    """Events after a cursor, oldest first."""
+
+    items = ma.fields.List(
+        ma.fields.Nested(EventSchema),
+        required=True,
+        metadata={"description": "The events, oldest first."},
+    )
     next_cursor = ma.fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "Pass as `after` next time; null only before any event."},
+        metadata={
+            "description": "Pass as `after` next time; null only before any event.",
+            "example": "WyIyMDI2LTExLTAyVDE1",
+        },
     )
     has_more = ma.fields.Boolean(
         required=True, metadata={"description": "More events are available right now."}

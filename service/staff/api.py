@@ -5,7 +5,15 @@ from flask.views import MethodView
 
 from service.clinics import service as clinics
 from service.http import etags
-from service.http.extensions import Blueprint, idempotent, if_match, public_clinic, require
+from service.http.apidoc import sends
+from service.http.extensions import (
+    Blueprint,
+    idempotent,
+    if_match,
+    public_clinic,
+    rate_limited,
+    require,
+)
 from service.http.limits import limiter
 from service.http.pagination import paged
 from service.notifications import service as notifications
@@ -35,13 +43,23 @@ class StaffCollection(MethodView):
     @blp.arguments(schemas.StaffQuerySchema, location="query")
     @blp.response(200, schemas.StaffPageSchema)
     def get(self, query):
+        """List the clinic's staff, filtered by role, activity or name.
+
+        Changes nothing.
+        """
         return paged(service.list_staff(**query))
 
     @require("staff.write", roles=("admin",))
     @idempotent(redact=("invite_url",))  # a one-time credential is never stored
     @blp.arguments(schemas.StaffCreateSchema)
-    @blp.response(201, schemas.StaffInvitedSchema)
+    @blp.response(201, schemas.StaffInvitedSchema, headers=sends("Location", "ETag"))
     def post(self, data):
+        """Invite a staff member.
+
+        Creates the staff member and emails them a one-time link to set a password; `invite_url` is
+        that link, shown in this response only (null in an `Idempotency-Key` replay). An email
+        already used in the clinic is 409.
+        """
         invited = invites.invite(data, _settings(), notifications.enqueue_email)
         member = invited.resource
         return invited, {**etags.headers_for(member.version), "Location": f"/v1/staff/{member.id}"}
@@ -50,39 +68,59 @@ class StaffCollection(MethodView):
 @blp.route("/<uuid:staff_id>")
 class StaffItem(MethodView):
     @require("staff.read")
-    @blp.response(200, schemas.StaffSchema)
+    @blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
     def get(self, staff_id):
+        """Read a staff member.
+
+        Changes nothing.
+        """
         return _with_etag(service.get(staff_id))
 
     @require("staff.read", roles=ROLES)
     @if_match
     @blp.arguments(schemas.StaffPatchSchema)
-    @blp.response(200, schemas.StaffSchema)
+    @blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
     def patch(self, changes, staff_id):
-        """Admins change anything; other staff only their own profile fields (else 403)."""
+        """Change a staff member.
+
+        Admins change any field of anyone; other staff only their own profile fields (otherwise
+        403). An admin cannot deactivate or demote themselves (409).
+        """
         return _with_etag(service.update(staff_id, changes, etags.check))
 
 
 @blp.route("/<uuid:staff_id>/deactivate", methods=["POST"])
 @require("staff.write", roles=("admin",))
-@blp.response(200, schemas.StaffSchema)
+@blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
 def deactivate(staff_id):
-    """No more sign-in; tokens already issued to them stop working. Not for yourself (409)."""
+    """Deactivate a staff member.
+
+    No more sign-in; tokens already issued to them stop working, and an unused invite link too. Not
+    for yourself (409).
+    """
     return _with_etag(service.deactivate(staff_id))
 
 
 @blp.route("/<uuid:staff_id>/reactivate", methods=["POST"])
 @require("staff.write", roles=("admin",))
-@blp.response(200, schemas.StaffSchema)
+@blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
 def reactivate(staff_id):
+    """Reactivate a staff member.
+
+    Sign-in works again; tokens issued before the deactivation stay refused.
+    """
     return _with_etag(service.reactivate(staff_id))
 
 
 @blp.route("/<uuid:staff_id>/invite", methods=["POST"])
 @require("staff.write", roles=("admin",))
-@blp.response(200, schemas.StaffInvitedSchema)
+@blp.response(200, schemas.StaffInvitedSchema, headers=sends("ETag"))
 def reinvite(staff_id):
-    """A fresh set-password link; the previous one stops working."""
+    """Send a staff member a fresh invite link.
+
+    A new one-time set-password link by email (and in `invite_url`, this once); the previous one
+    stops working. A deactivated member must be reactivated first (409).
+    """
     invited = invites.reissue(staff_id, _settings(), notifications.enqueue_email)
     return invited, etags.headers_for(invited.resource.version)
 
@@ -90,9 +128,14 @@ def reinvite(staff_id):
 @directory_blp.route("/clinics/<slug>/therapists")
 class TherapistDirectory(MethodView):
     @limiter.limit(lambda: current_app.config["SETTINGS"].directory_rate_limit)
+    @rate_limited
     @public_clinic(clinics.public_id)
     @directory_blp.arguments(schemas.DirectoryQuerySchema, location="query")
     @directory_blp.response(200, schemas.DirectoryPageSchema)
     def get(self, query):
-        """Listed, active therapists: public profile fields only."""
+        """List a clinic's public therapists.
+
+        The active therapists who chose to be listed, with public profile fields only; filter by
+        approach, language or whether they take new couples. Changes nothing.
+        """
         return paged(directory.public_directory(**query))

@@ -42,7 +42,10 @@ def _languages(**kwargs):
             metadata={"pattern": LANGUAGE_TAG, "maxLength": 35},
         ),
         validate=ma.validate.Length(max=20),
-        metadata={"description": "BCP 47 language tags, e.g. `en`, `es`, `de-CH`."},
+        metadata={
+            "description": "BCP 47 language tags, e.g. `en`, `es`, `de-CH`.",
+            "example": ["en", "es"],
+        },
         **kwargs,
     )
 
@@ -50,12 +53,29 @@ def _languages(**kwargs):
 class _Profile(ma.Schema):
     """The fields a staff member may change about themselves."""
 
-    display_name = Text(min_length=1, max_length=120)
-    pronouns = Text(max_length=40, allow_none=True, metadata={"example": "she/her"})
-    bio = Text(max_length=2000, allow_none=True)
+    display_name = Text(
+        min_length=1,
+        max_length=120,
+        metadata={"description": "The name colleagues and couples see.", "example": "Dr. Ana Ruiz"},
+    )
+    pronouns = Text(
+        max_length=40,
+        allow_none=True,
+        metadata={"example": "she/her", "description": "As the staff member states them."},
+    )
+    bio = Text(
+        max_length=2000,
+        allow_none=True,
+        metadata={
+            "description": "A short professional profile, shown in the directory when listed.",
+            "example": "Couples therapist since 2012; EFT and Gottman trained.",
+        },
+    )
     approaches = _approaches()
     languages = _languages()
-    accepting_new = JSONBoolean()
+    accepting_new = JSONBoolean(
+        metadata={"description": "Takes new couples (shown in the directory).", "example": True}
+    )
     listed_publicly = JSONBoolean(
         metadata={"description": "Shown in the clinic's public therapist directory."}
     )
@@ -70,37 +90,90 @@ class _Profile(ma.Schema):
 
 
 class StaffSchema(_Profile):
+    """A staff member of the clinic."""
+
     id = ma.fields.UUID(dump_only=True)
-    email = EmailAddress(dump_only=True)
-    role = ma.fields.String(dump_only=True, metadata={"enum": list(ROLES)})
-    active = ma.fields.Boolean(dump_only=True)
+    email = EmailAddress(
+        dump_only=True,
+        metadata={"description": "The sign-in email.", "example": "ana.ruiz@clinic.example"},
+    )
+    role = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(ROLES),
+            "description": "What they may do: admin, supervisor or therapist.",
+            "example": "therapist",
+        },
+    )
+    active = ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "False once deactivated: no sign-in, tokens refused.",
+            "example": True,
+        },
+    )
     invite_pending = ma.fields.Boolean(
         dump_only=True, metadata={"description": "Invited; the password is not set yet."}
     )
-    invite_expires_at = Timestamp(dump_only=True, allow_none=True)
+    invite_expires_at = Timestamp(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "When the pending invite link stops working; null when none."},
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
 
 class StaffInvitedSchema(WithResource, StaffSchema):
+    """A staff member with their one-time invite link."""
+
     invite_url = ma.fields.String(
         dump_only=True,
-        metadata={"description": "One-time link to the page where the invitee sets a password."},
+        metadata={
+            "description": "One-time link to the page where the invitee sets a password.",
+            "example": "https://alliance.clinic.example/account/set-password/8kQ2xN",
+        },
     )
 
 
 class StaffCreateSchema(_Profile):
-    email = EmailAddress(required=True)
-    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
-    display_name = Text(required=True, min_length=1, max_length=120)
+    """A new staff member; they are invited by email to set a password."""
+
+    email = EmailAddress(
+        required=True,
+        metadata={
+            "description": "The sign-in email; the invite goes there.",
+            "example": "ana.ruiz@clinic.example",
+        },
+    )
+    role = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(ROLES),
+        metadata={"description": "What they may do: admin, supervisor or therapist."},
+    )
+    display_name = Text(
+        required=True,
+        min_length=1,
+        max_length=120,
+        metadata={"description": "The name colleagues and couples see.", "example": "Dr. Ana Ruiz"},
+    )
 
 
 class StaffPatchSchema(_Profile):
     """Admins may change every field; anyone else only their own profile fields."""
 
-    email = EmailAddress()
-    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
-    active = JSONBoolean()
+    email = EmailAddress(
+        metadata={
+            "description": "The sign-in email (admins only).",
+            "example": "ana.ruiz@clinic.example",
+        }
+    )
+    role = ma.fields.String(
+        validate=ma.validate.OneOf(ROLES), metadata={"description": "The role (admins only)."}
+    )
+    active = JSONBoolean(
+        metadata={"description": "False deactivates them (admins only).", "example": True}
+    )
 
 
 def _query_flag() -> ma.fields.Boolean:
@@ -122,13 +195,38 @@ StaffPageSchema = page_schema(StaffSchema, "StaffPage")
 
 # The public directory: only these fields ever leave the clinic without a token.
 class DirectoryTherapistSchema(ma.Schema):
+    """A therapist as the clinic's public directory shows them."""
+
     id = ma.fields.UUID(dump_only=True)
-    display_name = ma.fields.String(dump_only=True)
-    pronouns = ma.fields.String(dump_only=True, allow_none=True)
-    bio = ma.fields.String(dump_only=True, allow_none=True)
-    approaches = ma.fields.List(ma.fields.String(), dump_only=True)
-    languages = ma.fields.List(ma.fields.String(), dump_only=True)
-    accepting_new = ma.fields.Boolean(dump_only=True)
+    display_name = ma.fields.String(
+        dump_only=True, metadata={"description": "The therapist's name.", "example": "Dr. Ana Ruiz"}
+    )
+    pronouns = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "As the therapist states them.", "example": "she/her"},
+    )
+    bio = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "A short professional profile.",
+            "example": "Couples therapist since 2012.",
+        },
+    )
+    approaches = ma.fields.List(
+        ma.fields.String(),
+        dump_only=True,
+        metadata={"description": "Therapy approaches they practise.", "example": ["EFT"]},
+    )
+    languages = ma.fields.List(
+        ma.fields.String(),
+        dump_only=True,
+        metadata={"description": "Languages they work in (BCP 47 tags).", "example": ["en", "es"]},
+    )
+    accepting_new = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "Takes new couples.", "example": True}
+    )
 
 
 class DirectoryQuerySchema(PageQuerySchema):
