@@ -67,7 +67,6 @@ class Database:
         self.engine = sa.create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
 
     @classmethod
@@ -94,13 +93,23 @@ class Database:
         self.engine.dispose()
 
 
-def allow_long_statements(session: Session, timeout_ms: int) -> None:
-    """This transaction's statements may run `timeout_ms` (0: without limit), past the
-    connection's own statement timeout: for work that is legitimately long (a bulk export)."""
-    if session.get_bind().dialect.name == "postgresql":
+def long_transaction(session: Session, statement_timeout_ms: int) -> None:
+    """Prepare the session's transaction for work that reads for long and writes as it goes
+    (a bulk export: a cursor open while it records audit events).
+
+    PostgreSQL: its statements may run `statement_timeout_ms` (0: without limit) instead of
+    the connection's limit. SQLite: it takes the write lock now (waiting up to the busy
+    timeout); a first write made while its cursor is open would fail at once with "database is
+    locked" once another process had committed since the cursor opened.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(
-            sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)}
+            sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+            {"ms": str(statement_timeout_ms)},
         )
+    elif dialect == "sqlite":
+        session.execute(sa.text("BEGIN IMMEDIATE"))
 
 
 def _postgres_connect_args(application_name: str, limits: Limits) -> dict[str, object]:
@@ -123,21 +132,11 @@ class TenantSession(Session):
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # WAL: a commit never waits for readers to finish (with the rollback journal it waited
-    # for every one, an export's open cursor included). pysqlite's own transaction handling
-    # is off: `_sqlite_begin_immediate` begins each transaction, so on SQLite (the demo)
-    # transactions take turns; PostgreSQL, which serves production, runs them side by side.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    # for every one, an export's open cursor included, and failed after the busy timeout).
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_begin_immediate(connection: sa.Connection) -> None:
-    """Take the write lock when the transaction begins, waiting up to the busy timeout. A
-    deferred BEGIN would take it at the first write, and a reader turning writer while another
-    process writes fails at once with "database is locked", whatever the timeout."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @event.listens_for(TenantSession, "after_begin")

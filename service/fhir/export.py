@@ -31,7 +31,7 @@ from service.core.errors import NotFound
 from service.couples import service as couples
 from service.db import audit, uow
 from service.db.lookup import Lookup
-from service.db.session import allow_long_statements
+from service.db.session import long_transaction
 from service.fhir import service as resources
 from service.fhir.models import ExportJob
 from service.fhir.params import Search
@@ -174,8 +174,7 @@ def _write_all(job_id: uuid.UUID, settings: Settings) -> tuple[datetime, list[di
     for index, kind in enumerate(job.types, start=1):
         _progress(job_id, f"exporting {kind} ({index} of {len(job.types)} types)")
         with uow.unit_of_work() as session:
-            # Its cursor reads a whole type; the API's statement timeout would cut it short.
-            allow_long_statements(session, settings.export_statement_timeout_ms)
+            long_transaction(session, settings.export_statement_timeout_ms)
             count = _write_type(job, kind, query, target / f"{kind}.ndjson", settings)
         if count is None:
             return None
