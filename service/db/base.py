@@ -49,23 +49,38 @@ class Keyed:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def _mapper_args(cls: type) -> dict[str, object]:
+    """One `__mapper_args__` for both mixins below (a class would otherwise get only one's)."""
+    args: dict[str, object] = {}
+    if issubclass(cls, Versioned):
+        args["version_id_col"] = cls.version
+    if issubclass(cls, ClinicOwned):
+        # The table's key is (clinic_id, id); the ORM identifies rows by id alone (a UUIDv7,
+        # unique on its own), so `session.get(Model, id)` keeps working.
+        args["primary_key"] = [cls.id]
+    return args
+
+
 class Versioned:
     """An optimistic-lock counter: it is the resource's ETag, and a stale UPDATE fails."""
 
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, object]:
-        return {"version_id_col": cls.version}
+    __mapper_args__ = declared_attr.directive(_mapper_args)
 
 
 class ClinicOwned(Keyed):
-    """A tenant table: `clinic_id NOT NULL`, `UNIQUE (clinic_id, id)` and row-level security.
+    """A tenant table: `clinic_id NOT NULL`, `PRIMARY KEY (clinic_id, id)` and row-level security.
 
+    The key leads with `clinic_id`, the column Citus distributes by (a distributed table's
+    primary and unique keys must contain it): every unique key of a tenant table includes it.
     Child tables point at parents with `clinic_fk`, a composite foreign key, so the database
-    itself refuses a row that links two clinics.
+    itself refuses a row that links two clinics (and, on Citus, checks it on one node).
     """
+
+    __mapper_args__ = declared_attr.directive(_mapper_args)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id)  # the key is tenant_table_args'
 
     @declared_attr
     def clinic_id(cls) -> Mapped[uuid.UUID]:
@@ -73,7 +88,7 @@ class ClinicOwned(Keyed):
 
     @classmethod
     def tenant_table_args(cls, *extra: object) -> tuple[object, ...]:
-        return (sa.UniqueConstraint("clinic_id", "id"), *extra)
+        return (sa.PrimaryKeyConstraint("clinic_id", "id"), *extra)
 
 
 def clinic_fk(column: str, parent: str, *, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
