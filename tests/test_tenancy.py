@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import service.models  # noqa: F401 - registers every model
-from service.core import crypto
+from service.core import context, crypto
 from service.db.base import Base, tenant_tables
+from service.db.session import scope_statement
 from tests import database
 from tests.sample_rows import SampleWriter
 
@@ -58,9 +59,7 @@ def two_clinics(engines):
 
 
 def _as_clinic(connection: sa.Connection, clinic_id: uuid.UUID) -> None:
-    connection.execute(
-        sa.text("SELECT set_config('app.clinic_id', :c, true)"), {"c": str(clinic_id)}
-    )
+    connection.exec_driver_sql(scope_statement(context.RequestContext(clinic_id=clinic_id)))
 
 
 def test_every_tenant_table_is_found_and_has_rls():

@@ -4,10 +4,12 @@ Two layers keep clinics apart:
 - the ORM guard adds `clinic_id = <current clinic>` to every query of a clinic-owned model and
   stamps new rows, so application code cannot forget the filter;
 - on PostgreSQL each transaction sets `app.clinic_id` for row-level security, which also
-  covers raw SQL and any query the guard does not see.
+  covers raw SQL and any query the guard does not see (on Citus, on the worker nodes too).
 """
 
 from __future__ import annotations
+
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -56,14 +58,16 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def _scope_transaction(session: Session, _transaction: object, connection: sa.Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
-    ctx = context.current()
-    connection.execute(
-        sa.text(
-            "SELECT set_config('app.clinic_id', :clinic, true), "
-            "set_config('app.system', :system, true)"
-        ),
-        {"clinic": str(ctx.clinic_id or ""), "system": "on" if ctx.system else "off"},
-    )
+    connection.exec_driver_sql(scope_statement(context.current()))
+
+
+def scope_statement(ctx: context.RequestContext) -> str:
+    """`SET LOCAL` for both settings, in one round trip. Citus forwards `SET LOCAL` to the
+    worker nodes a transaction touches (`set_config()` it does not), but `SET` takes no bound
+    parameters: the clinic goes in as the literal of a parsed UUID, which cannot carry a quote."""
+    clinic = str(uuid.UUID(str(ctx.clinic_id))) if ctx.clinic_id is not None else ""
+    system = "on" if ctx.system else "off"
+    return f"SET LOCAL app.clinic_id = '{clinic}'; SET LOCAL app.system = '{system}'"
 
 
 @event.listens_for(TenantSession, "do_orm_execute")
