@@ -49,25 +49,15 @@ class Keyed:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def _mapper_args(cls: type) -> dict[str, object]:
-    """One `__mapper_args__` for both mixins below (a class would otherwise get only one's)."""
-    args: dict[str, object] = {}
-    if issubclass(cls, Versioned):
-        args["version_id_col"] = cls.version
-    if issubclass(cls, ClinicOwned):
-        # The table's key is (clinic_id, id); the ORM identifies rows by id alone (a UUIDv7,
-        # unique on its own), so `session.get(Model, id)` keeps working.
-        args["primary_key"] = [cls.id]
-    return args
-
-
 class Versioned:
     """An optimistic-lock counter: it is the resource's ETag, and a stale UPDATE fails."""
 
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __mapper_args__ = declared_attr.directive(_mapper_args)
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, object]:
+        return {"version_id_col": cls.version}
 
 
 class ClinicOwned(Keyed):
@@ -77,9 +67,11 @@ class ClinicOwned(Keyed):
     primary and unique keys must contain it): every unique key of a tenant table includes it.
     Child tables point at parents with `clinic_fk`, a composite foreign key, so the database
     itself refuses a row that links two clinics (and, on Citus, checks it on one node).
+    The ORM identifies rows by the same pair, so the UPDATEs and DELETEs of a flush and the
+    loads of deferred columns name the clinic too (one shard on Citus); `session.get(Model,
+    id)` still takes the id alone (`TenantSession.get`).
     """
 
-    __mapper_args__ = declared_attr.directive(_mapper_args)
     id: Mapped[uuid.UUID] = mapped_column(default=new_id)  # the key is tenant_table_args'
 
     @declared_attr

@@ -10,6 +10,7 @@ Two layers keep clinics apart:
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -46,6 +47,21 @@ class Database:
 
 class TenantSession(Session):
     """A session whose transactions and queries are scoped to the context's clinic."""
+
+    def get(self, entity: Any, ident: Any, **options: Any) -> Any:
+        """A clinic-owned row by its id alone, as for any other table: the key's clinic is the
+        context's. Platform work (no clinic) finds it by id among every clinic's rows."""
+        if not (isinstance(entity, type) and issubclass(entity, ClinicOwned)) or isinstance(
+            ident, tuple | dict
+        ):
+            return super().get(entity, ident, **options)
+        clinic = context.clinic_id()
+        if clinic is not None:
+            return super().get(entity, (clinic, ident), **options)
+        found = sa.select(entity).where(entity.id == ident)
+        if options.get("with_for_update"):
+            found = found.with_for_update()
+        return self.scalar(found)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

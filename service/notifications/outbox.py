@@ -37,7 +37,12 @@ def lease_due(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]
 
 def take(message_id: uuid.UUID) -> OutboxMessage | None:
     """The message, locked for its delivery, if it still waits for one."""
-    message = uow.session().get(OutboxMessage, message_id, with_for_update=True)
+    message = uow.session().get(
+        OutboxMessage,
+        message_id,
+        with_for_update=True,
+        options=[sa.orm.undefer(OutboxMessage.content)],  # what it says: sent in this statement
+    )
     return message if message is not None and message.status == "pending" else None
 
 
