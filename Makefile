@@ -13,12 +13,13 @@ PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 BASE_URL := $(or $(ALLIANCE_BASE_URL),http://127.0.0.1:8000)
 
-.PHONY: help install run migrate seed-demo test test-postgres test-sqlite lint openapi \
+.PHONY: help install run migrate seed-demo test test-postgres test-sqlite test-citus lint openapi \
 	translations postgres browser constraints clean distclean
 
 help:
 	@echo "make run      API on $(BASE_URL) with the demo clinic (SQLite in var/)"
 	@echo "make test     lint, whole suite on PostgreSQL, portable subset on SQLite"
+	@echo "make test-citus  the tenancy, feedback, alert, worker and authorization suites on Citus"
 	@echo "make lint | openapi | translations | migrate | seed-demo | browser | constraints | clean"
 	@echo "make distclean"
 
@@ -77,6 +78,26 @@ test-postgres: $(STAMP) postgres browser
 
 test-sqlite: $(STAMP)
 	ALLIANCE_TEST_DB=sqlite $(PYTEST)
+
+# A Citus cluster on this machine (scripts/citus-cluster.sh: a coordinator and two workers on
+# spare ports, never 5432), Citus built and installed first when missing. Each test database
+# joins the cluster (tests/database.py) and the migrations distribute it. CI=true: a cluster
+# that cannot be reached fails the run instead of skipping it.
+CITUS_BUILD ?= ../shared/citus/build-citus.sh
+CITUS_PORTS ?= 9700 9701 9702
+CITUS_SUITES := tests/test_citus.py tests/test_tenancy.py tests/test_feedback.py \
+	tests/test_alerts.py tests/test_alert_lifecycle.py tests/test_worker.py \
+	tests/test_worker_faults.py tests/test_authorization_matrix.py
+coordinator = 127.0.0.1:$(word 1,$(CITUS_PORTS))
+citus_workers = $(subst $(space),$(comma),$(patsubst %,127.0.0.1:%,$(wordlist 2,9,$(CITUS_PORTS))))
+space := $(subst ,, )
+comma := ,
+test-citus: $(STAMP)
+	$(CITUS_BUILD) --check || $(CITUS_BUILD)
+	ALLIANCE_CITUS_PORTS="$(CITUS_PORTS)" scripts/citus-cluster.sh start
+	CI=true ALLIANCE_TEST_PG_ADMIN=postgresql://postgres@$(coordinator)/postgres \
+		ALLIANCE_TEST_PG_HOST=$(coordinator) ALLIANCE_TEST_CITUS_WORKERS=$(citus_workers) \
+		$(PYTEST) $(CITUS_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the database and are not PostgreSQL-only. Tests that never touch a database, and the
     contract fuzzing (`backend_neutral`), already ran in the PostgreSQL pass: they are
     deselected, so the SQLite pass spends its time on what differs between the backends."""
+    if not database.is_citus():  # the Citus checks need `make test-citus`'s cluster
+        citus = [item for item in items if item.get_closest_marker("citus")]
+        config.hook.pytest_deselected(items=citus)
+        items[:] = [item for item in items if not item.get_closest_marker("citus")]
     if database.backend() != "sqlite":
         return
     kept, dropped = [], []

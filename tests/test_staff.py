@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.core import context
-from service.core.ids import digest, new_secret
+from service.core.ids import ROUTE_LENGTH, digest, new_secret, route_of, routed_secret
 from service.core.passwords import verify_secret
 from service.db import uow
 from service.staff.models import StaffMember
@@ -180,6 +180,24 @@ def test_invited_staff_sets_a_password_through_the_link(client, admin):
         is False
     )
     assert client.get(path).status_code == 404
+
+
+def test_an_invite_link_names_its_clinic_and_opens_nothing_elsewhere(client, admin, other_clinic):
+    member = client.post("/v1/staff", json=_invite_body(), headers=admin.headers).json
+    token = member["invite_url"].rsplit("/", 1)[1]
+    assert route_of(token) == admin.clinic_id  # looked up on its clinic's shard only
+    elsewhere = routed_secret(other_clinic.id)[:ROUTE_LENGTH] + token[ROUTE_LENGTH:]
+    assert client.get(f"/invite/{elsewhere}").status_code == 404
+    assert client.get(f"/invite/{token}").status_code == 200
+
+
+def test_invite_links_sent_before_links_named_their_clinic_still_open(client, admin):
+    member = client.post("/v1/staff", json=_invite_body(), headers=admin.headers).json
+    old_style = new_secret()  # 43 characters, no clinic in it
+    old_invite = context.system_context("test: an invite sent before routed links")
+    with old_invite, uow.unit_of_work() as session:
+        session.get(StaffMember, uuid.UUID(member["id"])).invite_token_hash = digest(old_style)
+    assert "Noor Haddad" in client.get(f"/invite/{old_style}").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ["therapist", "supervisor"])

@@ -49,7 +49,7 @@ def test_a_submit_is_one_transaction_of_bounded_statements_at_session_5_and_200(
     for before in (5, 200):
         statements = _statements_at(client, clinic, before, given)
         if uow.database().engine.dialect.name == "postgresql":
-            assert sum("set_config('app.clinic_id'" in s for s in statements) == 1  # one tx
+            assert sum("SET LOCAL app.clinic_id" in s for s in statements) == 1  # one tx
         counts[before] = len(statements)
     assert counts[5] == counts[200] <= budget, counts
 

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import service.models  # noqa: F401 - registers every model
-from service.core import crypto
+from service.core import context, crypto
 from service.db.base import Base, tenant_tables
+from service.db.session import scope_statement
 from tests import database
 from tests.sample_rows import SampleWriter
 
@@ -58,9 +59,7 @@ def two_clinics(engines):
 
 
 def _as_clinic(connection: sa.Connection, clinic_id: uuid.UUID) -> None:
-    connection.execute(
-        sa.text("SELECT set_config('app.clinic_id', :c, true)"), {"c": str(clinic_id)}
-    )
+    connection.exec_driver_sql(scope_statement(context.RequestContext(clinic_id=clinic_id)))
 
 
 def test_every_tenant_table_is_found_and_has_rls():
@@ -128,3 +127,13 @@ def test_audit_events_are_append_only_even_for_the_owner(test_db, engines, two_c
                     connection.execute(sa.text(statement))
     finally:
         owner.dispose()
+
+
+def test_the_transaction_scope_is_sent_only_for_a_real_clinic_id():
+    clinic_id = uuid.uuid4()
+    assert scope_statement(context.RequestContext(clinic_id=clinic_id)) == (
+        f"SET LOCAL app.clinic_id = '{clinic_id}'; SET LOCAL app.system = 'off'"
+    )
+    forged = context.RequestContext(clinic_id="x'; SET LOCAL app.system = 'on'; --")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        scope_statement(forged)

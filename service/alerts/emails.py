@@ -22,7 +22,7 @@ from service.alerts.models import Alert
 from service.alerts.policy import SEVERITIES
 from service.clinics import service as clinics
 from service.couples import service as couples
-from service.db import audit, uow
+from service.db import audit, claims, uow
 from service.notifications import service as notifications
 from service.staff import service as staff
 
@@ -125,26 +125,33 @@ def compose_digests(now: datetime) -> int:
 def escalate_unacknowledged(now: datetime, after: timedelta) -> int:
     """Job: critical alerts still `open` (nobody acknowledged them) `after` their creation are
     emailed to the clinic's supervisors, once (`escalated_at`). Returns the alerts escalated."""
+    taken = claims.claim(
+        Alert,
+        (
+            Alert.severity == "critical",
+            Alert.status == "open",
+            Alert.escalated_at.is_(None),
+            Alert.created_at <= now - after,
+        ),
+        order_by=(Alert.created_at, Alert.id),
+        limit=500,
+        # A bulk UPDATE passes the ORM by: the version (the alert's ETag) is moved here.
+        values={"escalated_at": now, "version": Alert.version + 1},
+        returning=(Alert.id,),
+    )
     due = (
         uow.session()
         .scalars(
             sa.select(Alert)
-            .where(
-                Alert.severity == "critical",
-                Alert.status == "open",
-                Alert.escalated_at.is_(None),
-                Alert.created_at <= now - after,
-            )
+            .where(Alert.id.in_([row.id for row in taken]))
             .order_by(Alert.created_at, Alert.id)
-            .limit(500)
-            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
         )
         .all()
     )
     for alert in due:
         clinic = clinics.by_id(alert.clinic_id)
         policy = recipients.EmailPolicy.from_dict(clinic.email_policy)
-        alert.escalated_at = now
         for delivery in recipients.plan_escalation(_supervisors(alert.clinic_id), now):
             notifications.enqueue_email(
                 clinic_id=clinic.id,

@@ -21,10 +21,11 @@ from service.db.sealed import Sealed
 class AuthorizationCode(ClinicOwned, Base):
     __tablename__ = "oauth_authorization_codes"
     __table_args__ = ClinicOwned.tenant_table_args(
-        clinic_fk("staff_id", "staff_members", ondelete="CASCADE")
+        clinic_fk("staff_id", "staff_members", ondelete="CASCADE"),
+        sa.UniqueConstraint("code_hash", "clinic_id"),
     )
 
-    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
     client_id: Mapped[str] = mapped_column(sa.String(64))
     staff_id: Mapped[uuid.UUID]
     redirect_uri: Mapped[str] = mapped_column(sa.String(500))
@@ -41,11 +42,12 @@ class RefreshToken(ClinicOwned, Base):
     __tablename__ = "oauth_refresh_tokens"
     __table_args__ = ClinicOwned.tenant_table_args(
         clinic_fk("staff_id", "staff_members", ondelete="CASCADE"),
+        sa.UniqueConstraint("token_hash", "clinic_id"),
         sa.Index(None, "clinic_id", "family_id"),
         sa.Index(None, "clinic_id", "staff_id"),
     )
 
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
     family_id: Mapped[uuid.UUID]
     client_id: Mapped[str] = mapped_column(sa.String(64))
     staff_id: Mapped[uuid.UUID]
@@ -91,10 +93,11 @@ class WebSession(ClinicOwned, Base):
     __tablename__ = "web_sessions"
     __table_args__ = ClinicOwned.tenant_table_args(
         clinic_fk("staff_id", "staff_members", ondelete="CASCADE"),
+        sa.UniqueConstraint("token_hash", "clinic_id"),
         sa.Index(None, "clinic_id", "staff_id"),
     )
 
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
     staff_id: Mapped[uuid.UUID]
     idle_expires_at: Mapped[datetime]
     absolute_expires_at: Mapped[datetime]

@@ -61,11 +61,18 @@ class Versioned:
 
 
 class ClinicOwned(Keyed):
-    """A tenant table: `clinic_id NOT NULL`, `UNIQUE (clinic_id, id)` and row-level security.
+    """A tenant table: `clinic_id NOT NULL`, `PRIMARY KEY (clinic_id, id)` and row-level security.
 
+    The key leads with `clinic_id`, the column Citus distributes by (a distributed table's
+    primary and unique keys must contain it): every unique key of a tenant table includes it.
     Child tables point at parents with `clinic_fk`, a composite foreign key, so the database
-    itself refuses a row that links two clinics.
+    itself refuses a row that links two clinics (and, on Citus, checks it on one node).
+    The ORM identifies rows by the same pair, so the UPDATEs and DELETEs of a flush and the
+    loads of deferred columns name the clinic too (one shard on Citus); `session.get(Model,
+    id)` still takes the id alone (`TenantSession.get`).
     """
+
+    id: Mapped[uuid.UUID] = mapped_column(default=new_id)  # the key is tenant_table_args'
 
     @declared_attr
     def clinic_id(cls) -> Mapped[uuid.UUID]:
@@ -73,7 +80,7 @@ class ClinicOwned(Keyed):
 
     @classmethod
     def tenant_table_args(cls, *extra: object) -> tuple[object, ...]:
-        return (sa.UniqueConstraint("clinic_id", "id"), *extra)
+        return (sa.PrimaryKeyConstraint("clinic_id", "id"), *extra)
 
 
 def clinic_fk(column: str, parent: str, *, ondelete: str | None = None) -> sa.ForeignKeyConstraint:

@@ -4,13 +4,14 @@ Two layers keep clinics apart:
 - the ORM guard adds `clinic_id = <current clinic>` to every query of a clinic-owned model and
   stamps new rows, so application code cannot forget the filter;
 - on PostgreSQL each transaction sets `app.clinic_id` for row-level security, which also
-  covers raw SQL and any query the guard does not see.
+  covers raw SQL and any query the guard does not see (on Citus, on the worker nodes too).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -129,6 +130,21 @@ def _postgres_connect_args(application_name: str, limits: Limits) -> dict[str, o
 class TenantSession(Session):
     """A session whose transactions and queries are scoped to the context's clinic."""
 
+    def get(self, entity: Any, ident: Any, **options: Any) -> Any:
+        """A clinic-owned row by its id alone, as for any other table: the key's clinic is the
+        context's. Platform work (no clinic) finds it by id among every clinic's rows."""
+        if not (isinstance(entity, type) and issubclass(entity, ClinicOwned)) or isinstance(
+            ident, tuple | dict
+        ):
+            return super().get(entity, ident, **options)
+        clinic = context.clinic_id()
+        if clinic is not None:
+            return super().get(entity, (clinic, ident), **options)
+        found = sa.select(entity).where(entity.id == ident)
+        if options.get("with_for_update"):
+            found = found.with_for_update()
+        return self.scalar(found)
+
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # WAL: a commit never waits for readers to finish (with the rollback journal it waited
@@ -143,14 +159,16 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def _scope_transaction(session: Session, _transaction: object, connection: sa.Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
-    ctx = context.current()
-    connection.execute(
-        sa.text(
-            "SELECT set_config('app.clinic_id', :clinic, true), "
-            "set_config('app.system', :system, true)"
-        ),
-        {"clinic": str(ctx.clinic_id or ""), "system": "on" if ctx.system else "off"},
-    )
+    connection.exec_driver_sql(scope_statement(context.current()))
+
+
+def scope_statement(ctx: context.RequestContext) -> str:
+    """`SET LOCAL` for both settings, in one round trip. Citus forwards `SET LOCAL` to the
+    worker nodes a transaction touches (`set_config()` it does not), but `SET` takes no bound
+    parameters: the clinic goes in as the literal of a parsed UUID, which cannot carry a quote."""
+    clinic = str(uuid.UUID(str(ctx.clinic_id))) if ctx.clinic_id is not None else ""
+    system = "on" if ctx.system else "off"
+    return f"SET LOCAL app.clinic_id = '{clinic}'; SET LOCAL app.system = '{system}'"
 
 
 @event.listens_for(TenantSession, "do_orm_execute")

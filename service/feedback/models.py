@@ -17,6 +17,7 @@ class FeedbackRequest(ClinicOwned, Base):
         clinic_fk("session_id", "therapy_sessions"),
         clinic_fk("partner_id", "partners"),
         sa.UniqueConstraint("clinic_id", "session_id", "partner_id"),
+        sa.UniqueConstraint("token_hash", "clinic_id"),
         sa.Index(None, "clinic_id", "status", "expires_at"),
         sa.CheckConstraint("status IN ('open', 'answered', 'expired', 'revoked')", name="status"),
     )
@@ -25,7 +26,7 @@ class FeedbackRequest(ClinicOwned, Base):
     partner_id: Mapped[uuid.UUID]
     instrument_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("instruments.id"))
     channel: Mapped[str] = mapped_column(sa.String(16))
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
     expires_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     answered_at: Mapped[datetime | None]

@@ -29,7 +29,7 @@ from service.core.clock import utcnow
 from service.core.context import Actor
 from service.core.errors import NotFound
 from service.couples import service as couples
-from service.db import audit, uow
+from service.db import audit, claims, uow
 from service.db.lookup import Lookup
 from service.db.session import long_transaction
 from service.fhir import service as resources
@@ -127,17 +127,19 @@ def run_queued(now: datetime, settings: Settings) -> int:
 
 
 def _claim() -> tuple[uuid.UUID, uuid.UUID, Actor] | None:
-    with uow.unit_of_work() as session:
-        job = session.scalar(
-            sa.select(ExportJob)
-            .where(ExportJob.status == "queued")
-            .order_by(ExportJob.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
+    """The oldest queued export, now running (one statement; another worker skips it)."""
+    with uow.unit_of_work():
+        taken = claims.claim(
+            ExportJob,
+            (ExportJob.status == "queued",),
+            order_by=(ExportJob.created_at,),
+            limit=1,
+            values={"status": "running", "started_at": utcnow(), "progress": "starting"},
+            returning=(ExportJob.id, ExportJob.clinic_id, ExportJob.client_id, ExportJob.scopes),
         )
-        if job is None:
+        if not taken:
             return None
-        job.status, job.started_at, job.progress = "running", utcnow(), "starting"
+        job = taken[0]
         asker = Actor(
             kind="client",
             subject=job.client_id,

@@ -11,33 +11,29 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from service.core.clock import utcnow
-from service.db import uow
+from service.db import claims, uow
 from service.notifications import delivery
 from service.notifications.models import OutboxMessage
 
 
 def lease_due(batch: int, lease: timedelta) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Lease up to `batch` due messages of any clinic: (message id, clinic id), oldest due
-    first. `FOR UPDATE SKIP LOCKED`: concurrent workers take disjoint rows."""
+    """Lease up to `batch` due messages of any clinic in one statement: (message id, clinic
+    id), oldest due first. Concurrent workers take disjoint rows (`service.db.claims`)."""
     now = utcnow()
-    due = (
-        uow.session()
-        .scalars(
-            sa.select(OutboxMessage)
-            .where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.next_attempt_at <= now,
-                sa.or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-            )
-            .order_by(OutboxMessage.next_attempt_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        .all()
+    leased = claims.claim(
+        OutboxMessage,
+        (
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            sa.or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+        ),
+        order_by=(OutboxMessage.next_attempt_at,),
+        limit=batch,
+        values={"lease_until": now + lease},
+        returning=(OutboxMessage.id, OutboxMessage.clinic_id, OutboxMessage.next_attempt_at),
     )
-    for message in due:
-        message.lease_until = now + lease
-    return [(message.id, message.clinic_id) for message in due]
+    # RETURNING keeps no order: the oldest due are delivered first.
+    return [(row.id, row.clinic_id) for row in sorted(leased, key=lambda r: r.next_attempt_at)]
 
 
 def release(message_ids: list[uuid.UUID]) -> None:
@@ -52,7 +48,12 @@ def release(message_ids: list[uuid.UUID]) -> None:
 
 def take(message_id: uuid.UUID) -> OutboxMessage | None:
     """The message, locked for its delivery, if it still waits for one."""
-    message = uow.session().get(OutboxMessage, message_id, with_for_update=True)
+    message = uow.session().get(
+        OutboxMessage,
+        message_id,
+        with_for_update=True,
+        options=[sa.orm.undefer(OutboxMessage.content)],  # what it says: sent in this statement
+    )
     return message if message is not None and message.status == "pending" else None
 
 

@@ -20,7 +20,7 @@ from service.clinics import service as clinics
 from service.core import context
 from service.core.clock import utcnow
 from service.core.errors import Conflict, Gone, Invalid, NotFound
-from service.core.ids import digest, new_secret
+from service.core.ids import digest, route_of, routed_secret
 from service.core.passwords import hash_secret
 from service.db import audit, uow
 from service.settings import Settings
@@ -73,7 +73,7 @@ class OpenInvite:
 def invite(data: dict[str, Any], settings: Settings, send: EmailSender) -> Invited:
     """Add a staff member to the caller's clinic with a one-time set-password link, emailed
     in the same transaction."""
-    member = StaffMember(**data)
+    member = StaffMember(**data, clinic_id=context.clinic_id())  # the link names it
     url = _issue(member, settings)
     staff.add(member)
     _send(member, url, clinics.name(), send)
@@ -116,8 +116,15 @@ def onboard_clinic(data: dict[str, Any], settings: Settings, send: EmailSender) 
 
 
 def open_invite(token: str) -> OpenInvite:
-    """The invitee for a set-password link; 404 unknown or used, 410 expired."""
-    with context.system_context("invite link"), uow.unit_of_work():
+    """The invitee for a set-password link; 404 unknown or used, 410 expired. Looked up in the
+    clinic the link names; a link issued before links named their clinic, across clinics."""
+    clinic_id = route_of(token)
+    scope = (
+        context.tenant_context(clinic_id)
+        if clinic_id is not None
+        else context.system_context("invite link")
+    )
+    with scope, uow.unit_of_work():
         member = _invited(token)
         return OpenInvite(member, clinics.by_id(member.clinic_id).name)
 
@@ -163,7 +170,7 @@ def _invited(token: str, *, lock: bool = False) -> StaffMember:
 
 def _issue(member: StaffMember, settings: Settings) -> str:
     """A new link for the member (the previous one stops working); its URL."""
-    token = new_secret()
+    token = routed_secret(member.clinic_id)
     member.invite_token_hash = digest(token)
     member.invite_expires_at = utcnow() + timedelta(seconds=settings.invite_ttl)
     return f"{settings.base_url.rstrip('/')}/invite/{token}"

@@ -12,6 +12,7 @@ class StaffMember(ClinicOwned, Versioned, Base):
     __tablename__ = "staff_members"
     __table_args__ = ClinicOwned.tenant_table_args(
         sa.UniqueConstraint("clinic_id", "email"),
+        sa.UniqueConstraint("invite_token_hash", "clinic_id"),
         sa.CheckConstraint("role IN ('admin', 'supervisor', 'therapist')", name="role"),
         sa.CheckConstraint("alert_emails IN ('immediate', 'hourly', 'daily')", name="alert_emails"),
     )
@@ -22,7 +23,7 @@ class StaffMember(ClinicOwned, Versioned, Base):
     password_hash: Mapped[str | None] = mapped_column(sa.String(200))
     # Tokens issued before this instant are refused (deactivation, password change).
     tokens_valid_after: Mapped[datetime | None]
-    invite_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    invite_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
     invite_expires_at: Mapped[datetime | None]
 
     # Profile; the public directory shows only display name, pronouns, bio, approaches,
