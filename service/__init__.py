@@ -62,7 +62,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
     )
-    uow.init(Database(settings.database_url, pool_size=settings.db_pool_size))
+    database = Database(
+        settings.database_url,
+        system_url=settings.system_database_url,
+        pool_size=settings.db_pool_size,
+        refuse_unsafe_app_role=settings.is_production,
+    )
+    uow.init(database)
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
     install_authenticator(app, BearerAuthenticator(settings.token_issuer))
     pipeline.install(app, clinics_service.frontend_origins)

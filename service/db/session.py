@@ -5,9 +5,14 @@ Two layers keep clinics apart:
   stamps new rows, so application code cannot forget the filter;
 - on PostgreSQL each transaction sets `app.clinic_id` for row-level security, which also
   covers raw SQL and any query the guard does not see.
+
+The audited system context sees every clinic because its sessions log in as the system role
+(service/db/rls.py), never because of anything the app role can set.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -15,31 +20,108 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_c
 
 from service.core import context
 from service.db.base import ClinicOwned
+from service.db.rls import SYSTEM_ROLE
 
 
 class TenantViolation(RuntimeError):
     """Code tried to write a row of another clinic. Always a bug, never user input."""
 
 
+class UnsafeDatabaseRole(RuntimeError):
+    """The app role is one row-level security does not bind: production refuses to run on it."""
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        # hide_parameters: a failing statement's message (logged) never carries bound PHI.
-        options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
-        if url.startswith("sqlite"):
-            options["connect_args"] = {"check_same_thread": False}
-        else:
-            options.update(pool_size=pool_size, max_overflow=pool_size)
-        self.engine = sa.create_engine(url, **options)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+    def __init__(
+        self,
+        url: str,
+        *,
+        system_url: str = "",
+        pool_size: int = 5,
+        refuse_unsafe_app_role: bool = False,
+    ) -> None:
+        self.engine = _engine(url, pool_size)
+        # Without a URL of its own (SQLite, where there is no row-level security) the system
+        # context shares the app's engine.
+        self.system_engine = (
+            _engine(system_url, pool_size) if system_url and system_url != url else self.engine
+        )
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
+        self.system_sessions = sessionmaker(
+            self.system_engine, class_=TenantSession, expire_on_commit=False
+        )
+        if refuse_unsafe_app_role and self.is_postgres:
+            self._refuse_unsafe_app_role()
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def session(self) -> Session:
+        """A session as the role the current context acts as: opened in the system context, it
+        is the system role's for its whole life."""
+        return (self.system_sessions if context.current().system else self.sessions)()
+
+    def _refuse_unsafe_app_role(self) -> None:
+        """Check the app role on its first connection - now, or when the database first
+        answers - and refuse it (`UnsafeDatabaseRole`) if row-level security does not bind it;
+        a refused check runs again on the next connection."""
+        event.listen(self.engine, "first_connect", _refuse_unbound_role)
+        # Not reachable yet: /readyz says so, and the first connection checks.
+        with contextlib.suppress(sa.exc.OperationalError):
+            self.engine.connect().close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.system_engine.dispose()
+
+
+def _engine(url: str, pool_size: int) -> sa.Engine:
+    # hide_parameters: a failing statement's message (logged) never carries bound PHI.
+    options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"check_same_thread": False}
+    else:
+        options.update(pool_size=pool_size, max_overflow=pool_size)
+    engine = sa.create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+# Raw DBAPI (psycopg) SQL: it runs inside the pool's connect event.
+UNBOUND_ROLE = """SELECT r.rolsuper, r.rolbypassrls,
+       EXISTS (SELECT 1 FROM pg_tables t WHERE t.tableowner = current_user
+               AND t.schemaname = 'public'),
+       EXISTS (SELECT 1 FROM pg_roles s WHERE s.rolname = %(system)s
+               AND pg_has_role(current_user, s.oid, 'MEMBER'))
+FROM pg_roles r WHERE r.rolname = current_user"""
+
+
+def _refuse_unbound_role(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    try:
+        cursor.execute(UNBOUND_ROLE, {"system": SYSTEM_ROLE})
+        superuser, bypasses, owns, may_become_system = cursor.fetchone()
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()  # type: ignore[attr-defined]
+    reasons = [
+        reason
+        for reason, found in (
+            ("is a superuser", superuser),
+            ("has BYPASSRLS", bypasses),
+            ("owns the tables", owns),
+            (f"is a member of {SYSTEM_ROLE}", may_become_system),
+        )
+        if found
+    ]
+    if reasons:
+        raise UnsafeDatabaseRole(
+            "The app's database role " + ", ".join(reasons) + ": row-level security would not "
+            "bind it. Connect ALLIANCE_DATABASE_URL as a role without these (see "
+            "scripts/ensure-postgres.sh)."
+        )
 
 
 class TenantSession(Session):
@@ -58,11 +140,8 @@ def _scope_transaction(session: Session, _transaction: object, connection: sa.Co
         return
     ctx = context.current()
     connection.execute(
-        sa.text(
-            "SELECT set_config('app.clinic_id', :clinic, true), "
-            "set_config('app.system', :system, true)"
-        ),
-        {"clinic": str(ctx.clinic_id or ""), "system": "on" if ctx.system else "off"},
+        sa.text("SELECT set_config('app.clinic_id', :clinic, true)"),
+        {"clinic": str(ctx.clinic_id or "")},
     )
 
 

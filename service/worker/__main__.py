@@ -60,7 +60,14 @@ def build(settings: Settings) -> Worker:
 def main() -> None:
     settings = Settings.from_env()
     json_logging.configure(settings.log_level)
-    uow.init(Database(settings.database_url, pool_size=2))
+    uow.init(
+        Database(
+            settings.database_url,
+            system_url=settings.system_database_url,
+            pool_size=2,
+            refuse_unsafe_app_role=settings.is_production,
+        )
+    )
     crypto.configure(settings.data_keys, settings.key_encryption_keys)
     worker = build(settings)
     worker.install_signal_handlers()
