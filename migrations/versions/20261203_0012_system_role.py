@@ -1,4 +1,5 @@
-"""system role: the system context sees every clinic by its login role, not by a setting
+"""system role: the system context sees every clinic by its login role, not by a setting;
+audit events name their route and a refusal's reason
 
 Revision ID: 0012
 Revises: 0011
@@ -8,6 +9,9 @@ Every `<table>_isolation` policy ended in `OR current_setting('app.system', true
 a setting the app role could make itself. Each policy is rewritten without it, and a second
 permissive policy gives the `alliance_system` role (which must exist: scripts/ensure-postgres.sh,
 deploy/postgres-init.sh) every row. Downgrade restores the setting-based policies.
+
+`audit_events` gains `route` and `reason`, so failed sign-ins and refused requests (401, 403)
+say where and why.
 """
 
 import functools
@@ -61,6 +65,9 @@ def _drop_policies(table: str) -> None:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.add_column(sa.Column("route", sa.String(length=200), nullable=True))
+        batch.add_column(sa.Column("reason", sa.String(length=200), nullable=True))
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in _policed_tables():
@@ -70,6 +77,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_column("reason")
+        batch.drop_column("route")
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in _policed_tables():

@@ -14,6 +14,8 @@ class AuditEventSchema(ma.Schema):
     resource_id = ma.fields.UUID(dump_only=True, allow_none=True)
     request_id = ma.fields.String(dump_only=True, allow_none=True)
     ip = ma.fields.String(dump_only=True, allow_none=True)
+    route = ma.fields.String(dump_only=True, allow_none=True)
+    reason = ma.fields.String(dump_only=True, allow_none=True)
 
 
 class AuditQuerySchema(PageQuerySchema):

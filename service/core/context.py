@@ -42,6 +42,7 @@ class RequestContext:
     system: bool = False  # sessions connect as the system role; set only by system_context()
     request_id: str | None = None
     ip: str | None = None
+    route: str | None = None  # the URL rule the request matched, for the audit trail
 
 
 _context: ContextVar[RequestContext] = ContextVar("alliance_context", default=RequestContext())  # noqa: B039 - frozen

@@ -8,17 +8,21 @@ the owner.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.core import context
+from service.core import context, metrics
 from service.core.clock import utcnow
+from service.core.errors import Forbidden, Unauthenticated
 from service.core.ids import new_id
 from service.db import uow
 from service.db.base import Base, ClinicOwned
+
+log = logging.getLogger(__name__)
 
 
 class AuditEvent(ClinicOwned, Base):
@@ -37,6 +41,10 @@ class AuditEvent(ClinicOwned, Base):
     resource_id: Mapped[uuid.UUID | None]
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
     ip: Mapped[str | None] = mapped_column(sa.String(45))
+    # The URL rule the request matched (`/v1/couples/<uuid:couple_id>`: a template, no ids).
+    route: Mapped[str | None] = mapped_column(sa.String(200))
+    # Why a sign-in or request was refused, as the caller was told (never what they typed).
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 def record(
@@ -45,9 +53,10 @@ def record(
     resource_id: uuid.UUID | None = None,
     *,
     clinic_id: uuid.UUID | None = None,
+    reason: str | None = None,
 ) -> None:
     """One event, in the current transaction: stored only if the change is."""
-    record_many(action, resource_type, [resource_id], clinic_id=clinic_id)
+    record_many(action, resource_type, [resource_id], clinic_id=clinic_id, reason=reason)
 
 
 def record_many(
@@ -56,6 +65,7 @@ def record_many(
     resource_ids: Iterable[uuid.UUID | None],
     *,
     clinic_id: uuid.UUID | None = None,
+    reason: str | None = None,
 ) -> None:
     """One event per resource, written in a single statement."""
     ids = list(resource_ids)
@@ -72,6 +82,8 @@ def record_many(
         "resource_type": resource_type,
         "request_id": ctx.request_id,
         "ip": ctx.ip,
+        "route": ctx.route,
+        "reason": reason[:200] if reason else None,
     }
     session = uow.session()
     if session.get_bind().dialect.name == "postgresql":
@@ -84,9 +96,24 @@ def record_many(
         )
 
 
+def record_refusal(error: Exception) -> None:
+    """A refused request (401, 403) in the caller's clinic's trail: one event, committed on its
+    own (the request's own work is rolled back; the refusal stays), with the reason the caller
+    was told. No clinic known (no usable token) leaves no trail to file it in. Failing to
+    record it never changes the answer."""
+    if not isinstance(error, (Unauthenticated, Forbidden)) or context.clinic_id() is None:
+        return
+    try:
+        with uow.unit_of_work():
+            record("refused", "request", reason=error.detail)
+    except Exception as exc:  # the refusal stands, audited or not
+        log.warning("refusal not audited", extra=metrics.failure("audit", exc))
+
+
 _UNNESTED = sa.text(
     "INSERT INTO audit_events (id, resource_id, created_at, clinic_id, actor_kind, actor_id, "
-    "action, resource_type, request_id, ip) SELECT event.id, event.resource_id, :created_at, "
-    ":clinic_id, :actor_kind, :actor_id, :action, :resource_type, :request_id, :ip "
+    "action, resource_type, request_id, ip, route, reason) SELECT event.id, event.resource_id, "
+    ":created_at, :clinic_id, :actor_kind, :actor_id, :action, :resource_type, :request_id, :ip, "
+    ":route, :reason "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:resources AS uuid[])) AS event(id, resource_id)"
 )
