@@ -19,7 +19,7 @@ from service.core import context, metrics
 from service.core.clock import monotonic
 from service.core.errors import DomainError
 from service.db import audit, uow
-from service.http import bodies, problems
+from service.http import bodies, limits, problems
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("service.request")
@@ -76,6 +76,8 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
+    # Installed before the limiter (service.create_app), so Flask runs this after it.
+    limits.keep_own_retry_after(response)
     response.headers["X-Request-ID"] = context.current().request_id or ""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
