@@ -54,5 +54,6 @@ app.add_url_rule(
     transactional(require("feedback.write")(bare_insert)),
     methods=["POST"],
 )
-event.listen(uow.database().engine, "before_cursor_execute", _statement)
-event.listen(uow.database().engine, "commit", _commit)
+for engine in {uow.database().engine, uow.database().system_engine}:  # the app's and system's
+    event.listen(engine, "before_cursor_execute", _statement)
+    event.listen(engine, "commit", _commit)

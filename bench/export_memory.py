@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument(
-        "--child", nargs=3, metavar=("URL", "CLINIC", "DIR"), help=argparse.SUPPRESS
+        "--child", nargs=4, metavar=("URL", "SYSTEM_URL", "CLINIC", "DIR"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.child:
@@ -55,7 +55,8 @@ def main() -> None:
 
 def run(db: database.TestDatabase, sizes: list[int]) -> None:
     clinic, therapist = str(uuid.uuid4()), str(uuid.uuid4())
-    with psycopg.connect(db.owner_url, autocommit=True) as conn:
+    # The system role: row-level security lets it write every clinic's rows.
+    with psycopg.connect(db.system_url, autocommit=True) as conn:
         _clinic(conn, clinic, therapist)
         couples, results = 0, []
         for size in sizes:
@@ -65,7 +66,7 @@ def run(db: database.TestDatabase, sizes: list[int]) -> None:
             couples = wanted
             seeded = time.perf_counter() - started
             with tempfile.TemporaryDirectory() as folder:
-                measured = _measure(db.app_url, clinic, folder)
+                measured = _measure(db, clinic, folder)
             measured.update(responses=couples * RESPONSES_PER_COUPLE, seed_seconds=round(seeded, 1))
             results.append(measured)
             _report(measured, results[0])
@@ -83,15 +84,16 @@ def _report(measured: dict, smallest: dict) -> None:
     )
 
 
-def _measure(app_url: str, clinic: str, folder: str) -> dict:
-    command = [sys.executable, "-m", "bench.export_memory", "--child", app_url, clinic, folder]
+def _measure(db: database.TestDatabase, clinic: str, folder: str) -> dict:
+    urls = [db.app_url, db.system_url]
+    command = [sys.executable, "-m", "bench.export_memory", "--child", *urls, clinic, folder]
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def child(app_url: str, clinic: str, folder: str) -> dict:
+def child(app_url: str, system_url: str, clinic: str, folder: str) -> dict:
     """In a fresh process: one export job of every type, run as the worker runs it."""
     from service.core import context
     from service.core.context import Actor
@@ -102,8 +104,14 @@ def child(app_url: str, clinic: str, folder: str) -> dict:
     from service.settings import Settings
     from service.worker import jobs
 
-    settings = Settings(env="test", database_url=app_url, export_dir=folder, log_level="WARNING")
-    uow.init(Database(app_url, pool_size=2))
+    settings = Settings(
+        env="test",
+        database_url=app_url,
+        system_database_url=system_url,
+        export_dir=folder,
+        log_level="WARNING",
+    )
+    uow.init(Database(app_url, system_url=system_url, pool_size=2))
     asker = Actor(
         kind="client",
         subject="bench",
@@ -130,7 +138,6 @@ def child(app_url: str, clinic: str, folder: str) -> dict:
 
 
 def _clinic(conn: psycopg.Connection, clinic: str, therapist: str) -> None:
-    conn.execute("SELECT set_config('app.system', 'on', false)")
     conn.execute(
         "INSERT INTO clinics (id, created_at, version, updated_at, name, slug, timezone, locale, "
         "cors_origins, feedback_settings, email_policy) VALUES (%s, now(), 1, now(), 'Bench', "

@@ -124,6 +124,7 @@ def bench_settings(db: database.TestDatabase, folder: str) -> Settings:
     return Settings(
         env="test",
         database_url=db.app_url,
+        system_database_url=db.system_url,
         migration_database_url=db.owner_url,
         log_level="WARNING",
         mail_dir=os.path.join(folder, "mail"),
@@ -233,6 +234,7 @@ def environment(settings: Settings) -> dict[str, str]:
         **os.environ,
         "ALLIANCE_ENV": settings.env,
         "ALLIANCE_DATABASE_URL": settings.database_url,
+        "ALLIANCE_SYSTEM_DATABASE_URL": settings.system_database_url,
         "ALLIANCE_ISSUER": settings.token_issuer,
         "ALLIANCE_LOG_LEVEL": "WARNING",
         "ALLIANCE_MAIL_DIR": settings.mail_dir,

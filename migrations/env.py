@@ -1,5 +1,6 @@
-"""Alembic environment: migrations run as the owner role; afterwards the app role is granted
-data access (never ownership). The schema is only ever built by these migrations."""
+"""Alembic environment: migrations run as the owner role; afterwards the app role and the
+system role are granted data access (never ownership). The schema is only ever built by these
+migrations."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
+from service.db.rls import SYSTEM_ROLE
 from service.models import metadata
 from service.settings import Settings
 
@@ -19,13 +21,16 @@ def _url() -> str:
     return configured or Settings.from_env().owner_database_url
 
 
-def grant_app_role(connection: sa.Connection) -> None:
-    exists = connection.scalar(
-        sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
-    )
-    if not exists:
-        return
-    role = connection.dialect.identifier_preparer.quote(APP_ROLE)
+def grant_serving_roles(connection: sa.Connection) -> None:
+    for name in (APP_ROLE, SYSTEM_ROLE):
+        exists = connection.scalar(
+            sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name}
+        )
+        if exists:
+            _grant_data_access(connection, connection.dialect.identifier_preparer.quote(name))
+
+
+def _grant_data_access(connection: sa.Connection, role: str) -> None:
     connection.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
     connection.execute(
         sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
@@ -59,7 +64,7 @@ def run_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
             if connection.dialect.name == "postgresql":
-                grant_app_role(connection)
+                grant_serving_roles(connection)
 
 
 if context.is_offline_mode():

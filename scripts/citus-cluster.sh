@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway Citus cluster on this machine for `make test-citus`: a coordinator and two workers,
 # each its own initdb cluster (trust auth on 127.0.0.1 only, durability off: test data), with
-# the alliance_owner / alliance_app roles scripts/ensure-postgres.sh creates. It never touches
+# the roles scripts/ensure-postgres.sh creates. It never touches
 # the machine's PostgreSQL on 5432. Each database the tests create gets the citus extension and
 # the worker nodes itself (tests/database.py): Citus keeps its node list per database.
 #   citus-cluster.sh start    init (first time) and start the three nodes; idempotent
@@ -13,8 +13,6 @@ set -euo pipefail
 
 BASE=${ALLIANCE_CITUS_DIR:-/tmp/alliance-citus}
 read -r -a PORTS <<<"${ALLIANCE_CITUS_PORTS:-9700 9701 9702}"
-OWNER_ROLE=${ALLIANCE_TEST_PG_OWNER:-alliance_owner}
-APP_ROLE=${ALLIANCE_DB_APP_ROLE:-alliance_app}
 PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || dirname "$(command -v initdb)")
 
 # initdb and pg_ctl refuse to run as root: as root, run them as the postgres OS user.
@@ -51,16 +49,8 @@ start_node() {
         start >/dev/null || { tail -n 20 "$BASE/node-$port.log" >&2; return 1; }
 }
 
-create_roles() {
-    psql -X -q -h 127.0.0.1 -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -v owner="$OWNER_ROLE" -v app="$APP_ROLE" <<'SQL'
-SELECT format('CREATE ROLE %I', :'owner')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
-SELECT format('CREATE ROLE %I', :'app')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
-SELECT format('ALTER ROLE %I LOGIN CREATEDB', :'owner') \gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB', :'app') \gexec
-SQL
+create_roles() {  # the roles of scripts/ensure-postgres.sh, on each node
+    ALLIANCE_TEST_PG_PORT=$1 "$(dirname "$0")/ensure-postgres.sh"
 }
 
 case "${1:-start}" in

@@ -36,6 +36,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # The owner role runs migrations; the app role (no ownership, no BYPASSRLS) serves requests.
     migration_database_url: str = ""
+    # The system role: the audited system context (login lookups, platform work, the worker's
+    # claims) connects as it, and row-level security gives it every clinic's rows. Empty: the
+    # app's URL (SQLite, which has no row-level security). Required in production.
+    system_database_url: str = ""
     base_url: str = "http://127.0.0.1:8000"
     # Reverse proxies in front of the app (TLS terminator, ingress): trust that many
     # X-Forwarded-For/-Proto/-Host hops, so OAuth sees https and rate limits see clients.
@@ -170,6 +174,10 @@ class Settings:
             metrics_gate.networks(self.metrics_allow)
         except ValueError as exc:
             raise SettingsError(f"ALLIANCE_METRICS_ALLOW: {exc}") from exc
+        if self.is_production and not self.system_database_url:
+            raise SettingsError(
+                "production needs ALLIANCE_SYSTEM_DATABASE_URL (the system role's connection)"
+            )
         self._check_keys("data", self.data_key, self.data_old_keys, relaxed)
         self._check_keys(
             "key_encryption", self.key_encryption_key, self.key_encryption_old_keys, relaxed

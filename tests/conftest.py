@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Iterator
@@ -42,7 +43,11 @@ def rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
     """Most tests run inside one PostgreSQL transaction that is rolled back at the end (every
     unit of work in it is a savepoint): fast, and nothing they write outlives them. A test that
     reaches the database from elsewhere (a live server, worker processes, its own engines: those
-    using COMMITTING fixtures, `test_db` itself, or marked `committed`) commits for real."""
+    using COMMITTING fixtures, `test_db` itself, or marked `committed`) commits for real.
+
+    The app's sessions and the system context's sessions share that one transaction, so each
+    savepoint takes the role its session would log in as (`SET LOCAL ROLE`); the connection is
+    the superuser's only because no other role may become both."""
     if (
         database.backend() != "postgresql"
         or "app" not in request.fixturenames
@@ -55,24 +60,54 @@ def rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
     from sqlalchemy.orm import sessionmaker
 
     from service.db import uow
-    from service.db.session import TenantSession
+    from service.db.rls import SYSTEM_ROLE
 
     request.getfixturevalue("app")
     db = uow.database()
-    with db.engine.connect() as connection:
+    with request.getfixturevalue("harness_engine").connect() as connection:
         outer = connection.begin()
-        real = db.sessions
-        db.sessions = sessionmaker(
-            bind=connection,
-            class_=TenantSession,
-            expire_on_commit=False,
-            join_transaction_mode="create_savepoint",
+        connection.exec_driver_sql(f'SET LOCAL ROLE "{database.APP_ROLE}"')
+        real = db.sessions, db.system_sessions
+        db.sessions, db.system_sessions = (
+            sessionmaker(
+                bind=connection,
+                class_=_role_switching_session(),
+                expire_on_commit=False,
+                join_transaction_mode="create_savepoint",
+                info={"role": role},
+            )
+            for role in (database.APP_ROLE, SYSTEM_ROLE)
         )
         try:
             yield
         finally:
-            db.sessions = real
+            db.sessions, db.system_sessions = real
             outer.rollback()
+
+
+@pytest.fixture(scope="session")
+def harness_engine(test_db: database.TestDatabase):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database.superuser_url(test_db), hide_parameters=True)
+    yield engine
+    engine.dispose()
+
+
+@functools.cache
+def _role_switching_session() -> type:
+    from sqlalchemy import event
+
+    from service.db.session import TenantSession
+
+    class Switching(TenantSession):
+        """A test session sharing the rolled-back transaction, as the role it stands for."""
+
+    @event.listens_for(Switching, "after_begin")
+    def _take_role(session, _transaction, connection) -> None:
+        connection.exec_driver_sql(f'SET LOCAL ROLE "{session.info["role"]}"')
+
+    return Switching
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +132,7 @@ def settings(test_db: database.TestDatabase, server_port: int, tmp_path_factory)
     return Settings(
         env="test",
         database_url=test_db.app_url,
+        system_database_url=test_db.system_url,
         migration_database_url=test_db.owner_url,
         base_url=f"http://127.0.0.1:{server_port}",
         # Limits stay on (as in production) but generous; tests/test_rate_limits.py lowers them.

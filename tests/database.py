@@ -1,7 +1,8 @@
 """Test databases: one PostgreSQL database per xdist worker, built by the real migrations.
 
-The suite connects as the non-owner app role (so row-level security applies) and migrates as
-the owner role, exactly as production does. `make test` creates both roles.
+The suite connects as the non-owner app role (so row-level security applies), as the system
+role for the system context, and migrates as the owner role, exactly as production does.
+`make test` creates the three roles (scripts/ensure-postgres.sh).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
+from service.db.rls import SYSTEM_ROLE
 from service.settings import ROOT
 
 ADMIN_URL = os.environ.get(
@@ -34,6 +36,7 @@ class TestDatabase:
     app_url: str
     owner_url: str
     backend: str  # "postgresql" or "sqlite"
+    system_url: str = ""
 
     @property
     def is_postgres(self) -> bool:
@@ -76,14 +79,19 @@ def create_postgres(worker: str) -> TestDatabase:
         _join_citus(name)
     owner_url = f"postgresql://{OWNER_ROLE}@{HOST}/{name}"
     migrate(owner_url)
-    return TestDatabase(f"postgresql://{APP_ROLE}@{HOST}/{name}", owner_url, "postgresql")
+    return TestDatabase(
+        f"postgresql://{APP_ROLE}@{HOST}/{name}",
+        owner_url,
+        "postgresql",
+        system_url=f"postgresql://{SYSTEM_ROLE}@{HOST}/{name}",
+    )
 
 
 def create_sqlite(worker: str) -> TestDatabase:
     path = os.path.join(tempfile.mkdtemp(prefix="alliance-"), f"{worker}.db")
     url = f"sqlite:///{path}"
     migrate(url)
-    return TestDatabase(url, url, "sqlite")
+    return TestDatabase(url, url, "sqlite", system_url=url)
 
 
 def superuser_url(db: TestDatabase) -> str:

@@ -50,6 +50,7 @@ def demo_env(db: database.TestDatabase, base_url: str, port: int, tmp_path: Path
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("ALLIANCE_")},
         "ALLIANCE_DATABASE_URL": db.app_url,
+        "ALLIANCE_SYSTEM_DATABASE_URL": db.system_url,
         "ALLIANCE_MIGRATION_DATABASE_URL": db.owner_url,
         "ALLIANCE_BASE_URL": base_url,
         "ALLIANCE_MAIL_DIR": str(tmp_path / "mail"),

@@ -104,6 +104,7 @@ def test_it_refuses_to_run_in_production():
         "ALLIANCE_DATA_KEY": "YXFBSJ9UNRqEUKifBTOZcTZtDLf8L3cd3iT20SToTTo=",
         "ALLIANCE_KEY_ENCRYPTION_KEY": "Yk2Cb7zVRLkUz6xv9Eu2QbIKsObcVfSfPz_Mo-228jc=",
         "ALLIANCE_DATABASE_URL": "postgresql://alliance_app@127.0.0.1:1/nowhere",
+        "ALLIANCE_SYSTEM_DATABASE_URL": "postgresql://alliance_system@127.0.0.1:1/nowhere",
     }
     ran = subprocess.run(
         [BIN / "flask", "--app", "wsgi", "dev-token", "--email", "ana.reyes@harbor.example"],

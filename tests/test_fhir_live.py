@@ -25,6 +25,7 @@ def _worker(test_db, settings, tmp_path) -> subprocess.Popen:
         **os.environ,
         "ALLIANCE_ENV": "test",
         "ALLIANCE_DATABASE_URL": test_db.app_url,
+        "ALLIANCE_SYSTEM_DATABASE_URL": test_db.system_url,
         "ALLIANCE_BASE_URL": settings.base_url,
         "ALLIANCE_EXPORT_DIR": settings.export_dir,
         "ALLIANCE_MAIL_DIR": str(tmp_path / "mail"),

@@ -39,6 +39,7 @@ PRODUCTION = {
     "ALLIANCE_ENV": "production",
     "ALLIANCE_SECRET_KEY": "a-production-secret-that-is-long-enough-0123456789",
     "ALLIANCE_DATABASE_URL": "postgresql://alliance_app@db.example/alliance",
+    "ALLIANCE_SYSTEM_DATABASE_URL": "postgresql://alliance_system@db.example/alliance",
     "ALLIANCE_DATA_KEY": crypto.new_key(),
     "ALLIANCE_KEY_ENCRYPTION_KEY": crypto.new_key(),
 }

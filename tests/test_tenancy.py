@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 import service.models  # noqa: F401 - registers every model
 from service.core import context, crypto
 from service.db.base import Base, tenant_tables
+from service.db.rls import SYSTEM_ROLE
 from service.db.session import scope_statement
 from tests import database
 from tests.sample_rows import SampleWriter
@@ -81,6 +82,37 @@ def test_select_in_another_clinic_sees_no_rows_of_this_clinic(engines, two_clini
         assert clinic_a not in set(everything)
     with app_role.begin() as connection:  # no clinic at all: nothing
         assert connection.scalar(sa.text(f"SELECT count(*) FROM {table}")) == 0  # noqa: S608
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+def test_the_app_role_cannot_turn_rls_off_with_the_old_system_setting(engines, two_clinics, table):
+    """Issue 12: every policy once ended in `OR current_setting('app.system') = 'on'`, which
+    the app role could set itself (one SQL injection away from every clinic's rows)."""
+    _, app_role = engines
+    clinic_a, clinic_b, _ = two_clinics
+    with app_role.begin() as connection:
+        _as_clinic(connection, clinic_b)
+        connection.execute(sa.text("SELECT set_config('app.system', 'on', true)"))
+        seen = set(connection.execute(sa.text(f"SELECT clinic_id FROM {table}")).scalars())  # noqa: S608
+    assert clinic_a not in seen
+
+
+def test_the_app_role_cannot_become_the_system_role(engines):
+    _, app_role = engines
+    with app_role.connect() as connection, pytest.raises(DBAPIError, match="permission denied"):
+        connection.execute(sa.text(f'SET ROLE "{SYSTEM_ROLE}"'))
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+def test_the_system_role_sees_every_clinics_rows_with_no_setting(test_db, two_clinics, table):
+    clinic_a, _, _ = two_clinics
+    system_role = sa.create_engine(test_db.system_url)
+    try:
+        with system_role.begin() as connection:
+            seen = set(connection.execute(sa.text(f"SELECT clinic_id FROM {table}")).scalars())  # noqa: S608
+    finally:
+        system_role.dispose()
+    assert clinic_a in seen
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)

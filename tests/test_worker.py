@@ -130,6 +130,7 @@ def worker_process(test_db, port: int) -> subprocess.Popen:
         **os.environ,
         "ALLIANCE_ENV": "test",
         "ALLIANCE_DATABASE_URL": test_db.app_url,
+        "ALLIANCE_SYSTEM_DATABASE_URL": test_db.system_url,
         "ALLIANCE_SMTP_HOST": "127.0.0.1",
         "ALLIANCE_SMTP_PORT": str(port),
         "ALLIANCE_WORKER_LEASE_SECONDS": "2",

@@ -46,12 +46,16 @@ def downgrade() -> None:
 
 
 def _write(title: dict, items: list) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        # A reference row (no clinic): row-level security lets only the system context write
-        # it, even for the owner. For this transaction only.
-        op.execute("SELECT set_config('app.system', 'on', true)")
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # A reference row (no clinic): row-level security lets only the system role write it,
+        # and binds even the owner (FORCE). The owner lifts that for this one statement, inside
+        # the migration's transaction.
+        op.execute("ALTER TABLE instruments NO FORCE ROW LEVEL SECURITY")
     op.execute(
         INSTRUMENTS.update()
         .where(INSTRUMENTS.c.id == SAC8_ID, INSTRUMENTS.c.clinic_id.is_(None))
         .values(title=title, items=items)
     )
+    if postgres:
+        op.execute("ALTER TABLE instruments FORCE ROW LEVEL SECURITY")

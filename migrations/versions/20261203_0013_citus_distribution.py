@@ -1,7 +1,7 @@
 """keys that include clinic_id; on Citus, the schema distributed by clinic
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03 13:00:00
 
 Citus distributes a table by one column and enforces only the primary and unique keys that
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

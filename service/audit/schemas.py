@@ -48,6 +48,22 @@ class AuditEventSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The caller's IP address.", "example": "203.0.113.7"},
     )
+    route = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The route a refused request asked for (refusals only).",
+            "example": "/v1/couples/{couple_id}",
+        },
+    )
+    reason = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Why it was refused or failed, as the caller was told.",
+            "example": "wrong_password",
+        },
+    )
 
 
 class AuditQuerySchema(PageQuerySchema):

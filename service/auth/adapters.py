@@ -185,7 +185,7 @@ class Access(TokenMixin):
 
     def revoke(self) -> None:
         expires = datetime.fromtimestamp(int(self.claims["exp"]), UTC)
-        tokens.revoke(str(self.claims["jti"]), expires)
+        tokens.revoke(str(self.claims["jti"]), expires, tokens.actor_from_claims(self.claims))
 
     def introspection(self) -> dict[str, Any]:
         payload = {

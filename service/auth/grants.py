@@ -224,6 +224,7 @@ def rotate_refresh_token(
             member = _usable_staff(old.staff_id, since=started or old.created_at)
             idle = now + timedelta(seconds=idle_ttl)
             _add_link(session, old, new_token, old.family_id, idle, old.absolute_expires_at)
+            audit.record("token_refreshed", "staff", old.staff_id)
     if reused:
         raise GrantRefused("The refresh token has already been used.")
     family_scopes = set(old.scope.split())
@@ -239,6 +240,7 @@ def rotate_refresh_token(
 def revoke_refresh_family(token: RefreshToken) -> None:
     with context.tenant_context(token.clinic_id), uow.unit_of_work() as session:
         _revoke_family(session, token.family_id, utcnow())
+        audit.record("token_revoked", "staff", token.staff_id, reason="refresh token")
 
 
 def refresh_token_active(token: RefreshToken) -> bool:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass
 
 from service.auth import lockout
 from service.clinics import service as clinics
+from service.core import context
 from service.core.errors import Invalid, NotFound
 from service.core.passwords import verify_secret
 from service.core.text import plain_text
+from service.db import audit, uow
 from service.staff import service as staff
 
 MAX_EMAIL = 254
@@ -41,20 +44,8 @@ def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> Lo
     """Check a login, unless the email is locked out by earlier failures (then the password
     is not even checked). Unknown email and wrong password cost the same, look the same and
     count the same towards the lockout; an email held at several clinics (with the right
-    password) asks for the clinic."""
+    password) asks for the clinic. Every failure is audited (`_audit_failure`)."""
     email = (email or "").strip()
-    wait = lockout.locked_for(email)
-    if wait:
-        return LoginOutcome(locked_for=wait)
-    outcome = _check(email, password, clinic_slug)
-    if outcome.user is None and not outcome.needs_clinic:
-        lockout.failed(email)
-    else:
-        lockout.succeeded(email)
-    return outcome
-
-
-def _check(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
     clinic_slug = (clinic_slug or "").strip().lower() or None
     well_formed = (
         plain_text(email, MAX_EMAIL)
@@ -62,6 +53,21 @@ def _check(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
         and (clinic_slug is None or bool(SLUG.match(clinic_slug)))
     )
     candidates = _candidates(email, clinic_slug) if well_formed else []
+    wait = lockout.locked_for(email)
+    if wait:
+        _audit_failure(candidates, clinic_slug, "locked")
+        return LoginOutcome(locked_for=wait)
+    outcome = _check(candidates, password)
+    if outcome.user is None and not outcome.needs_clinic:
+        lockout.failed(email)
+        reason = "wrong_password" if candidates else "unknown_email"
+        _audit_failure(candidates, clinic_slug, reason if well_formed else "malformed")
+    else:
+        lockout.succeeded(email)
+    return outcome
+
+
+def _check(candidates: list, password: str) -> LoginOutcome:
     if not candidates:
         verify_secret(None, password or "")  # as slow as a real check
         return LoginOutcome()
@@ -71,6 +77,20 @@ def _check(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
     if len(candidates) > 1:
         return LoginOutcome(needs_clinic=True)
     return LoginOutcome(user=_user(matching[0]))
+
+
+def _audit_failure(candidates: list, clinic_slug: str | None, reason: str) -> None:
+    """A failed sign-in, in the trail of each clinic it concerns: the accounts' the email
+    names, else the clinic the form was for. The event names the account, never the email or
+    password typed (a password typed into the email field stays unwritten). With neither an
+    account nor a clinic there is no clinic's trail to file it in."""
+    places = [(member.clinic_id, member.id) for member in candidates]
+    if not places and clinic_slug:
+        with contextlib.suppress(NotFound):
+            places = [(clinics.public_id(clinic_slug), None)]
+    for clinic_id, staff_id in places:
+        with context.tenant_context(clinic_id), uow.unit_of_work():
+            audit.record("login_failed", "staff", staff_id, reason=reason)
 
 
 def account(email: str, clinic_slug: str | None) -> StaffUser:

@@ -10,7 +10,7 @@ from flask import Response, current_app, render_template, request
 
 from service.auth import login
 from service.auth.login import StaffUser
-from service.http import forms
+from service.http import forms, limits
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 ASK_CLINIC = (
@@ -43,9 +43,7 @@ def sign_in(
         request.form.get("email", ""), request.form.get("password", ""), clinic
     )
     if outcome.locked_for:
-        response = page.render(error=LOCKED, status=429)
-        response.headers["Retry-After"] = str(outcome.locked_for)
-        return response
+        return limits.retry_after(page.render(error=LOCKED, status=429), outcome.locked_for)
     if outcome.needs_clinic:
         return page.render(error=ASK_CLINIC, ask_clinic=True)
     if outcome.user is None:

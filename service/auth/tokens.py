@@ -4,6 +4,7 @@ checked against revocation and the holder's state, and revoked (RFC 7009). Clien
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -18,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from service.auth import keys
 from service.auth.models import ClientAssertionJti, RevokedAccessToken
 from service.clients import service as clients
+from service.core import context
 from service.core.clock import utcnow
 from service.core.context import Actor
 from service.core.ids import new_secret
-from service.db import uow
+from service.db import audit, uow
 from service.staff import service as staff
 from service.staff.policy import JWT_RESOLUTION, issued_in_time
 
@@ -119,11 +121,17 @@ def still_valid(caller: Actor, claims: dict[str, Any]) -> bool:
     return bool(found and found[0] and found[1])
 
 
-def revoke(jti: str, expires_at: datetime) -> None:
-    """Refuse this JWT from now on (kept until it would have expired anyway)."""
-    with uow.unit_of_work() as session:
-        if session.get(RevokedAccessToken, jti) is None:
-            session.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+def revoke(jti: str, expires_at: datetime, holder: Actor) -> None:
+    """Refuse this JWT from now on (kept until it would have expired anyway); audited in the
+    holder's clinic, as the holder's (a platform token has no clinic's trail)."""
+    clinic = holder.clinic_id
+    scope = context.tenant_context(clinic, holder) if clinic else contextlib.nullcontext()
+    with scope, uow.unit_of_work() as session:
+        if session.get(RevokedAccessToken, jti) is not None:
+            return
+        session.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+        if clinic:
+            audit.record("token_revoked", holder.kind, holder.staff_id, reason="access token")
 
 
 def remember_assertion_jti(client_id: str, jti: str, expires_at: datetime) -> bool:

@@ -3,7 +3,8 @@
 The database layer reads `current()` when a transaction begins and scopes it to that clinic
 (PostgreSQL row-level security). Exactly two places set it: request authentication and the
 worker. `system_context()` is the audited bypass for work that must see across clinics
-(finding a user at login, resolving a token, platform operations).
+(finding a user at login, resolving a token, platform operations): the sessions opened in it
+connect as the database's system role (service/db/session.py).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ class Actor:
 class RequestContext:
     actor: Actor | None = None
     clinic_id: uuid.UUID | None = None
-    system: bool = False  # bypasses row-level security; set only through system_context()
+    system: bool = False  # sessions connect as the system role; set only by system_context()
     request_id: str | None = None
     ip: str | None = None
+    route: str | None = None  # the URL rule the request matched, for the audit trail
 
 
 _context: ContextVar[RequestContext] = ContextVar("alliance_context", default=RequestContext())  # noqa: B039 - frozen

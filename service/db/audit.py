@@ -8,17 +8,21 @@ the owner.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.core import context
+from service.core import context, metrics
 from service.core.clock import utcnow
+from service.core.errors import Forbidden, Unauthenticated
 from service.core.ids import new_id
 from service.db import uow
 from service.db.base import Base, ClinicOwned
+
+log = logging.getLogger(__name__)
 
 
 class AuditEvent(ClinicOwned, Base):
@@ -37,6 +41,10 @@ class AuditEvent(ClinicOwned, Base):
     resource_id: Mapped[uuid.UUID | None]
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
     ip: Mapped[str | None] = mapped_column(sa.String(45))
+    # The URL rule the request matched (`/v1/couples/<uuid:couple_id>`: a template, no ids).
+    route: Mapped[str | None] = mapped_column(sa.String(200))
+    # Why a sign-in or request was refused, as the caller was told (never what they typed).
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
 
 
 def record(
@@ -45,9 +53,10 @@ def record(
     resource_id: uuid.UUID | None = None,
     *,
     clinic_id: uuid.UUID | None = None,
+    reason: str | None = None,
 ) -> None:
     """One event, in the current transaction: stored only if the change is."""
-    record_many(action, resource_type, [resource_id], clinic_id=clinic_id)
+    record_many(action, resource_type, [resource_id], clinic_id=clinic_id, reason=reason)
 
 
 def record_many(
@@ -56,6 +65,7 @@ def record_many(
     resource_ids: Iterable[uuid.UUID | None],
     *,
     clinic_id: uuid.UUID | None = None,
+    reason: str | None = None,
 ) -> None:
     """One event per resource, written in a single statement."""
     ids = list(resource_ids)
@@ -72,6 +82,8 @@ def record_many(
         "resource_type": resource_type,
         "request_id": ctx.request_id,
         "ip": ctx.ip,
+        "route": ctx.route,
+        "reason": reason[:200] if reason else None,
     }
     # One multi-row INSERT ... VALUES: a page of 200 costs one statement, and Citus routes it
     # to the clinic's shard (an INSERT ... SELECT FROM unnest(...) it would COPY there, which
@@ -79,3 +91,17 @@ def record_many(
     uow.session().execute(
         sa.insert(AuditEvent).values([{**shared, "id": new_id(), "resource_id": r} for r in ids])
     )
+
+
+def record_refusal(error: Exception) -> None:
+    """A refused request (401, 403) in the caller's clinic's trail: one event, committed on its
+    own (the request's own work is rolled back; the refusal stays), with the reason the caller
+    was told. No clinic known (no usable token) leaves no trail to file it in. Failing to
+    record it never changes the answer."""
+    if not isinstance(error, (Unauthenticated, Forbidden)) or context.clinic_id() is None:
+        return
+    try:
+        with uow.unit_of_work():
+            record("refused", "request", reason=error.detail)
+    except Exception as exc:  # the refusal stands, audited or not
+        log.warning("refusal not audited", extra=metrics.failure("audit", exc))

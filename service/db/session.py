@@ -5,10 +5,14 @@ Two layers keep clinics apart:
   stamps new rows, so application code cannot forget the filter;
 - on PostgreSQL each transaction sets `app.clinic_id` for row-level security, which also
   covers raw SQL and any query the guard does not see (on Citus, on the worker nodes too).
+
+The audited system context sees every clinic because its sessions log in as the system role
+(service/db/rls.py), never because of anything the app role can set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_c
 
 from service.core import context
 from service.db.base import ClinicOwned
+from service.db.rls import SYSTEM_ROLE
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -43,32 +48,35 @@ class Limits:
     busy_timeout_ms: int = 5000
 
 
+class UnsafeDatabaseRole(RuntimeError):
+    """The app role is one row-level security does not bind: production refuses to run on it."""
+
+
 class Database:
     def __init__(
         self,
         url: str,
         *,
+        system_url: str = "",
         pool_size: int = 5,
         application_name: str = "alliance",
         limits: Limits = Limits(),
+        refuse_unsafe_app_role: bool = False,
     ) -> None:
-        # hide_parameters: a failing statement's message (logged) never carries bound PHI.
-        options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
-        if url.startswith("sqlite"):
-            options["connect_args"] = {
-                "check_same_thread": False,
-                "timeout": limits.busy_timeout_ms / 1000,
-            }
-        else:
-            options.update(
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                connect_args=_postgres_connect_args(application_name, limits),
-            )
-        self.engine = sa.create_engine(url, **options)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = _engine(url, pool_size, application_name, limits)
+        # Without a URL of its own (SQLite, where there is no row-level security) the system
+        # context shares the app's engine.
+        self.system_engine = (
+            _engine(system_url, pool_size, application_name, limits)
+            if system_url and system_url != url
+            else self.engine
+        )
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
+        self.system_sessions = sessionmaker(
+            self.system_engine, class_=TenantSession, expire_on_commit=False
+        )
+        if refuse_unsafe_app_role and self.is_postgres:
+            self._refuse_unsafe_app_role()
 
     @classmethod
     def from_settings(
@@ -76,8 +84,10 @@ class Database:
     ) -> Database:
         return cls(
             settings.database_url,
+            system_url=settings.system_database_url,
             pool_size=pool_size,
             application_name=application_name,
+            refuse_unsafe_app_role=settings.is_production,
             limits=Limits(
                 statement_timeout_ms=settings.db_statement_timeout_ms,
                 idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
@@ -90,8 +100,78 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def session(self) -> Session:
+        """A session as the role the current context acts as: opened in the system context, it
+        is the system role's for its whole life."""
+        return (self.system_sessions if context.current().system else self.sessions)()
+
+    def _refuse_unsafe_app_role(self) -> None:
+        """Check the app role on its first connection - now, or when the database first
+        answers - and refuse it (`UnsafeDatabaseRole`) if row-level security does not bind it;
+        a refused check runs again on the next connection."""
+        event.listen(self.engine, "first_connect", _refuse_unbound_role)
+        # Not reachable yet: /readyz says so, and the first connection checks.
+        with contextlib.suppress(sa.exc.OperationalError):
+            self.engine.connect().close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.system_engine.dispose()
+
+
+def _engine(url: str, pool_size: int, application_name: str, limits: Limits) -> sa.Engine:
+    # hide_parameters: a failing statement's message (logged) never carries bound PHI.
+    options: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": limits.busy_timeout_ms / 1000,
+        }
+    else:
+        options.update(
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args=_postgres_connect_args(application_name, limits),
+        )
+    engine = sa.create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+# Raw DBAPI (psycopg) SQL: it runs inside the pool's connect event.
+UNBOUND_ROLE = """SELECT r.rolsuper, r.rolbypassrls,
+       EXISTS (SELECT 1 FROM pg_tables t WHERE t.tableowner = current_user
+               AND t.schemaname = 'public'),
+       EXISTS (SELECT 1 FROM pg_roles s WHERE s.rolname = %(system)s
+               AND pg_has_role(current_user, s.oid, 'MEMBER'))
+FROM pg_roles r WHERE r.rolname = current_user"""
+
+
+def _refuse_unbound_role(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    try:
+        cursor.execute(UNBOUND_ROLE, {"system": SYSTEM_ROLE})
+        superuser, bypasses, owns, may_become_system = cursor.fetchone()
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()  # type: ignore[attr-defined]
+    reasons = [
+        reason
+        for reason, found in (
+            ("is a superuser", superuser),
+            ("has BYPASSRLS", bypasses),
+            ("owns the tables", owns),
+            (f"is a member of {SYSTEM_ROLE}", may_become_system),
+        )
+        if found
+    ]
+    if reasons:
+        raise UnsafeDatabaseRole(
+            "The app's database role " + ", ".join(reasons) + ": row-level security would not "
+            "bind it. Connect ALLIANCE_DATABASE_URL as a role without these (see "
+            "scripts/ensure-postgres.sh)."
+        )
 
 
 def long_transaction(session: Session, statement_timeout_ms: int) -> None:
@@ -163,12 +243,11 @@ def _scope_transaction(session: Session, _transaction: object, connection: sa.Co
 
 
 def scope_statement(ctx: context.RequestContext) -> str:
-    """`SET LOCAL` for both settings, in one round trip. Citus forwards `SET LOCAL` to the
-    worker nodes a transaction touches (`set_config()` it does not), but `SET` takes no bound
-    parameters: the clinic goes in as the literal of a parsed UUID, which cannot carry a quote."""
+    """`SET LOCAL` of the clinic. Citus forwards `SET LOCAL` to the worker nodes a transaction
+    touches (`set_config()` it does not), but `SET` takes no bound parameters: the clinic goes
+    in as the literal of a parsed UUID, which cannot carry a quote."""
     clinic = str(uuid.UUID(str(ctx.clinic_id))) if ctx.clinic_id is not None else ""
-    system = "on" if ctx.system else "off"
-    return f"SET LOCAL app.clinic_id = '{clinic}'; SET LOCAL app.system = '{system}'"
+    return f"SET LOCAL app.clinic_id = '{clinic}'"
 
 
 @event.listens_for(TenantSession, "do_orm_execute")

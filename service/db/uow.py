@@ -2,7 +2,8 @@
 
 A request (or job) gets one session, opened lazily on first use so that authentication has set
 the tenant before the transaction begins. `unit_of_work()` opens a separate, self-contained
-transaction: for jobs, the CLI and the few steps that must commit on their own.
+transaction: for jobs, the CLI and the few steps that must commit on their own - and for work
+in the system context, whose session connects as the system role (`Database.session`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def session() -> Session:
     """The current session, opened on first use."""
     current = _current.get()
     if current is None:
-        current = database().sessions()
+        current = database().session()
         _current.set(current)
     return current
 
@@ -78,7 +79,7 @@ def _forget_after_rollback(ended: Session, transaction: SessionTransaction) -> N
 @contextlib.contextmanager
 def unit_of_work() -> Iterator[Session]:
     """A fresh session and transaction for the block: committed on success, else rolled back."""
-    fresh = database().sessions()
+    fresh = database().session()
     token = _current.set(fresh)
     try:
         yield fresh

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from service.core.clock import utcnow
 from service.couples import service as couples
 from service.db import uow
@@ -22,6 +24,13 @@ if TYPE_CHECKING:
     from service.therapy_sessions.models import TherapySession
 
 RESPONSES = Lookup(FeedbackResponse, "feedback_response", "Feedback not found.")
+
+
+def visible_response_ids() -> sa.Select[tuple[uuid.UUID]]:
+    """Ids of the responses the caller may see: those given for sessions it may see."""
+    return sa.select(FeedbackResponse.id).where(
+        FeedbackResponse.session_id.in_(sessions.SESSIONS.ids())
+    )
 
 
 @dataclass(frozen=True)

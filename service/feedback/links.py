@@ -100,6 +100,13 @@ class Form:
 # -- staff side -------------------------------------------------------------------------------
 
 
+def visible_request_ids() -> sa.Select[tuple[uuid.UUID]]:
+    """Ids of the feedback requests (links) the caller may see: those of sessions it may see."""
+    return sa.select(FeedbackRequest.id).where(
+        FeedbackRequest.session_id.in_(sessions.SESSIONS.ids())
+    )
+
+
 def complete_session(
     session_id: uuid.UUID, time_share: dict[uuid.UUID, int] | None, link_base: str
 ) -> Completed:

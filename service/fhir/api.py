@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from service.core.context import Actor
 from service.core.errors import DomainError, Forbidden, Malformed, NotFound
+from service.db import audit
 from service.fhir import capability, export, outcomes, params, transaction
 from service.fhir import service as resources
 from service.fhir.outcomes import Issue
@@ -62,6 +63,7 @@ def _outcome(status: int, diagnostics: str, *, issues: list[Issue] | None = None
 
 @blp.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> Response:
+    audit.record_refusal(error)
     if isinstance(error, transaction.EntryErrors):
         status = STATUS_BY_ERROR.get(error.cause, 400)
         return _outcome(status, error.detail, issues=error.issues)

@@ -18,8 +18,8 @@ from werkzeug.exceptions import HTTPException
 from service.core import context, metrics
 from service.core.clock import monotonic
 from service.core.errors import DomainError
-from service.db import uow
-from service.http import bodies, problems
+from service.db import audit, uow
+from service.http import bodies, limits, problems
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("service.request")
@@ -57,7 +57,7 @@ def install(app: Flask, clinic_origins: Callable[[], frozenset[str]]) -> None:
     bodies.install(app)
     app.after_request(_finish)
     app.teardown_request(_teardown)
-    app.register_error_handler(DomainError, problems.from_domain_error)
+    app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(StaleDataError, problems.from_stale_row)
     app.register_error_handler(IntegrityError, problems.from_integrity_error)
     app.register_error_handler(DBAPIError, problems.from_database_error)
@@ -68,12 +68,17 @@ def install(app: Flask, clinic_origins: Callable[[], frozenset[str]]) -> None:
 def _start() -> None:
     offered = request.headers.get("X-Request-ID", "")
     request_id = offered if REQUEST_ID.match(offered) else uuid.uuid4().hex
-    context.set_context(context.RequestContext(request_id=request_id, ip=request.remote_addr))
+    route = request.url_rule.rule if request.url_rule else None
+    context.set_context(
+        context.RequestContext(request_id=request_id, ip=request.remote_addr, route=route)
+    )
     g.request_id = request_id
     g.started = time.perf_counter()
 
 
 def _finish(response: Response) -> Response:
+    # Installed before the limiter (service.create_app), so Flask runs this after it.
+    limits.keep_own_retry_after(response)
     response.headers["X-Request-ID"] = context.current().request_id or ""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -88,6 +93,11 @@ def _finish(response: Response) -> Response:
         extra={"method": request.method, "route": route, "status": response.status_code},
     )
     return response
+
+
+def _domain_error(error: DomainError) -> Response:
+    audit.record_refusal(error)
+    return problems.from_domain_error(error)
 
 
 def _teardown(_error: BaseException | None) -> None:
