@@ -138,12 +138,26 @@ def test_a_malformed_id_in_the_path_is_a_404_problem_naming_it(client, admin, ba
             },
             "items.0.watch",
         ),
+        (
+            "post",
+            "/v1/instruments",
+            {
+                "key": "x-scale",
+                "kind": "outcome",
+                "title": {"en": "X"},
+                "items": [{"key": "a", "text": {"en": "A"}, "min": "0", "max": 4}],
+            },
+            "items.0.min",
+        ),
         ("patch", "/v1/webhook-endpoints/{id}", {"enabled": 1}, "enabled"),
         ("post", "/v1/sessions/{id}/feedback", {"safety_concern": 1}, "safety_concern"),
     ],
 )
-def test_a_number_where_the_spec_says_boolean_is_422(client, admin, method, path, body, field):
-    # marshmallow's Boolean takes 0, 1, "yes"...; schemathesis sent `"watch": 0` and got a 201.
+def test_a_value_of_another_json_type_than_the_spec_says_is_422(
+    client, admin, method, path, body, field
+):
+    # marshmallow's Boolean takes 0, 1, "yes"... and its Integer "0"; schemathesis sent
+    # `"watch": 0` and a string `min` and got a 201.
     url = path.format(id="00000000-0000-4000-8000-000000000000")
     response = getattr(client, method)(url, json=body, headers=admin.headers)
     _assert_problem(response, 422, field)

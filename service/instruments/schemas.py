@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from service.http.fields import JSONBoolean, Text, Timestamp
+from service.http.fields import BoundedInteger, JSONBoolean, Text, Timestamp
 from service.http.pagination import PageQuerySchema, page_schema
 
 LOCALE = r"^[a-z]{2}(-[A-Z]{2})?$"
@@ -52,19 +52,22 @@ class ItemSchema(ma.Schema):
         },
     )
     text = _texts()
-    min = ma.fields.Integer(
+    min = BoundedInteger(
+        minimum=-1000,
+        maximum=1000,
         required=True,
-        validate=ma.validate.Range(-1000, 1000),
         metadata={"description": "The lowest answer.", "example": 0},
     )
-    max = ma.fields.Integer(
+    max = BoundedInteger(
+        minimum=-1000,
+        maximum=1000,
         required=True,
-        validate=ma.validate.Range(-1000, 1000),
         metadata={"description": "The highest answer; above `min`.", "example": 10},
     )
-    step = ma.fields.Integer(
+    step = BoundedInteger(
+        minimum=1,
+        maximum=1000,
         load_default=1,
-        validate=ma.validate.Range(1, 1000),
         metadata={"description": "The answers between are `min` plus whole steps.", "example": 1},
     )
     watch = JSONBoolean(
