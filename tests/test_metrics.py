@@ -90,8 +90,13 @@ def test_two_gunicorn_workers_report_all_100_requests(test_db, tmp_path):
                 f"{base}/healthz", headers={"Connection": "close"}, timeout=10
             ).status_code
 
-        with ThreadPoolExecutor(4) as pool:
-            assert set(pool.map(healthz, range(100))) == {200}
+        # Rounds of 100 until both workers have served some: a worker still loading the app
+        # on a busy machine takes none of the first round.
+        sent = 0
+        while sent < 500 and (sent == 0 or len(healthz_count_by_pid(metrics_dir)) < 2):
+            with ThreadPoolExecutor(4) as pool:
+                assert set(pool.map(healthz, range(100))) == {200}
+            sent += 100
         scrapes = [requests.get(f"{base}/metrics", timeout=10).text for _ in range(6)]
         by_pid = healthz_count_by_pid(metrics_dir)  # gunicorn clears the files when it exits
         # A worker that leaves (recycled after max_requests, or one fewer: TTOU) takes none
@@ -105,10 +110,10 @@ def test_two_gunicorn_workers_report_all_100_requests(test_db, tmp_path):
         log.close()
     # Whichever worker answered the scrape, it reports both workers' requests.
     totals = {sample(text, "alliance_http_requests_total", HEALTHZ) for text in scrapes}
-    assert totals == {100.0}
-    assert sample(after_exit, "alliance_http_requests_total", HEALTHZ) == 100.0
+    assert totals == {float(sent)}  # 100 unless a worker came late to the first round
+    assert sample(after_exit, "alliance_http_requests_total", HEALTHZ) == sent
     assert len([n for n in by_pid.values() if n > 0]) == 2, by_pid  # both workers served
-    assert sum(by_pid.values()) == 100
+    assert sum(by_pid.values()) == sent
 
 
 def test_the_outbox_backlog_is_read_at_scrape_time(client, clinic, travel):

@@ -25,6 +25,7 @@ import requests
 import sqlalchemy as sa
 
 from service.db import uow
+from service.db.rls import SYSTEM_ROLE
 from service.db.session import Database, Limits
 from service.settings import ROOT
 from tests import database, demo_api
@@ -159,6 +160,7 @@ def test_a_database_restart_under_load_answers_503_while_down_and_no_500_ever(tm
             cluster.url(database.APP_ROLE, "alliance"),
             cluster.url(database.OWNER_ROLE, "alliance"),
             "postgresql",
+            system_url=cluster.url(SYSTEM_ROLE, "alliance"),
         )
         database.migrate(db.owner_url)
         with demo_api.serving(db, free_port(), tmp_path, "pg-restart", WEB_CONCURRENCY="2") as api:

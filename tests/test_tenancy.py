@@ -164,8 +164,8 @@ def test_audit_events_are_append_only_even_for_the_owner(test_db, engines, two_c
 def test_the_transaction_scope_is_sent_only_for_a_real_clinic_id():
     clinic_id = uuid.uuid4()
     assert scope_statement(context.RequestContext(clinic_id=clinic_id)) == (
-        f"SET LOCAL app.clinic_id = '{clinic_id}'; SET LOCAL app.system = 'off'"
+        f"SET LOCAL app.clinic_id = '{clinic_id}'"
     )
-    forged = context.RequestContext(clinic_id="x'; SET LOCAL app.system = 'on'; --")  # type: ignore[arg-type]
+    forged = context.RequestContext(clinic_id="x'; RESET ROLE; --")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         scope_statement(forged)

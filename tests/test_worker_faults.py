@@ -102,15 +102,27 @@ def cut_connections(application_name: str) -> int:
         ).fetchone()[0]
 
 
+def all_sent(clinic_id) -> bool:
+    # The test's own checks share the worker's database, so a cut can end one of them too.
+    try:
+        return statuses(clinic_id) == Counter({"sent": 30})
+    except sa.exc.OperationalError:
+        return False
+
+
 def smtp_failures(clinic_id) -> int:
-    """The clinic's messages whose last attempt found no SMTP server."""
-    with context.system_context("test check"), uow.unit_of_work() as session:
-        return session.scalar(
-            sa.select(sa.func.count()).where(
-                OutboxMessage.clinic_id == clinic_id,
-                OutboxMessage.last_error.like("SMTP connection failed%"),
+    """The clinic's messages whose last attempt found no SMTP server (0 when the check's own
+    connection was cut)."""
+    try:
+        with context.system_context("test check"), uow.unit_of_work() as session:
+            return session.scalar(
+                sa.select(sa.func.count()).where(
+                    OutboxMessage.clinic_id == clinic_id,
+                    OutboxMessage.last_error.like("SMTP connection failed%"),
+                )
             )
-        )
+    except sa.exc.OperationalError:
+        return 0
 
 
 @pytest.mark.postgres_only
@@ -127,7 +139,10 @@ def test_a_batch_rides_out_its_database_connection_and_its_smtp_server_breaking(
     enqueue(clinic.id, 30)
     inbox = Inbox()
     smtp = start_smtp(port, inbox)
-    working, own = uow.database(), Database(test_db.app_url, application_name=name)
+    working, own = (
+        uow.database(),
+        Database(test_db.app_url, system_url=test_db.system_url, application_name=name),
+    )
     uow.init(own)  # the worker's own connections, found by name, are the ones cut
     worker = build(
         dataclasses.replace(
@@ -161,7 +176,7 @@ def test_a_batch_rides_out_its_database_connection_and_its_smtp_server_breaking(
     restarted = False
     try:
         deadline = time.monotonic() + 90
-        while statuses(clinic.id) != Counter({"sent": 30}) and time.monotonic() < deadline:
+        while not all_sent(clinic.id) and time.monotonic() < deadline:
             if smtp_down.is_set() and not restarted and smtp_failures(clinic.id) >= 3:
                 smtp, restarted = start_smtp(port, inbox), True
             travel.advance(timedelta(minutes=1))  # leases run out, retries come due

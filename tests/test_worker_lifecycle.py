@@ -33,6 +33,7 @@ def worker_env(test_db, tmp_path, smtp_port: int, **extra: str) -> dict[str, str
         **{k: v for k, v in os.environ.items() if not k.startswith("ALLIANCE_")},
         "ALLIANCE_ENV": "test",
         "ALLIANCE_DATABASE_URL": test_db.app_url,
+        "ALLIANCE_SYSTEM_DATABASE_URL": test_db.system_url,
         "ALLIANCE_SMTP_HOST": "127.0.0.1",
         "ALLIANCE_SMTP_PORT": str(smtp_port),
         "ALLIANCE_WORKER_IDLE_SECONDS": "0.05",
