@@ -175,10 +175,13 @@ def _window(each: Any, *, limited: bool) -> sa.Select[Any]:
 
 def value_of(name: str, clinic_id: Any, session_id: Any) -> sa.Label[Any]:
     """A session's column as a correlated scalar, for another feature's statement that
-    names the session (a link's lookup returns its couple and time without a second read)."""
+    names the session (a link's lookup returns its couple and time without a second read).
+    Core, so it fits a Core statement too: correlated on the clinic, it is as scoped as the
+    row that names the session."""
+    booked = TherapySession.__table__.c
     return (
-        sa.select(getattr(TherapySession, name))
-        .where(TherapySession.clinic_id == clinic_id, TherapySession.id == session_id)
+        sa.select(booked[name])
+        .where(booked.clinic_id == clinic_id, booked.id == session_id)
         .scalar_subquery()
         .label(f"session_{name}")
     )
