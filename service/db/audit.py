@@ -58,8 +58,19 @@ def record_many(
     clinic_id: uuid.UUID | None = None,
 ) -> None:
     """One event per resource, written in a single statement."""
-    ids = list(resource_ids)
-    if not ids:
+    record_each(action, [(resource_type, r) for r in resource_ids], clinic_id=clinic_id)
+
+
+def record_each(
+    action: str,
+    resources: Iterable[tuple[str, uuid.UUID | None]],
+    *,
+    clinic_id: uuid.UUID | None = None,
+) -> None:
+    """One event per (resource type, id), of any types, in a single statement: a list of
+    couples audits them and their partners at once."""
+    resources = list(resources)
+    if not resources:
         return
     ctx = context.current()
     actor = ctx.actor
@@ -69,24 +80,28 @@ def record_many(
         "actor_kind": actor.kind if actor else "anonymous",
         "actor_id": actor.subject if actor else "-",
         "action": action,
-        "resource_type": resource_type,
         "request_id": ctx.request_id,
         "ip": ctx.ip,
     }
     session = uow.session()
+    types, ids = [kind for kind, _ in resources], [resource for _, resource in resources]
     if session.get_bind().dialect.name == "postgresql":
-        # The whole list as two arrays: a page of 200 costs what one event does, where an
+        # The whole list as arrays: a page of 200 costs what one event does, where an
         # executemany of 200 rows cost more than the page's own read.
-        session.execute(_UNNESTED, {**shared, "ids": [new_id() for _ in ids], "resources": ids})
+        events = {"ids": [new_id() for _ in ids], "resources": ids, "types": types}
+        session.execute(_UNNESTED, {**shared, **events})
     else:
-        session.execute(
-            sa.insert(AuditEvent), [{**shared, "id": new_id(), "resource_id": r} for r in ids]
-        )
+        rows = [
+            {**shared, "id": new_id(), "resource_type": kind, "resource_id": resource}
+            for kind, resource in resources
+        ]
+        session.execute(sa.insert(AuditEvent), rows)
 
 
 _UNNESTED = sa.text(
-    "INSERT INTO audit_events (id, resource_id, created_at, clinic_id, actor_kind, actor_id, "
-    "action, resource_type, request_id, ip) SELECT event.id, event.resource_id, :created_at, "
-    ":clinic_id, :actor_kind, :actor_id, :action, :resource_type, :request_id, :ip "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:resources AS uuid[])) AS event(id, resource_id)"
+    "INSERT INTO audit_events (id, resource_id, resource_type, created_at, clinic_id, "
+    "actor_kind, actor_id, action, request_id, ip) SELECT event.id, event.resource_id, "
+    "event.resource_type, :created_at, :clinic_id, :actor_kind, :actor_id, :action, "
+    ":request_id, :ip FROM unnest(CAST(:ids AS uuid[]), CAST(:resources AS uuid[]), "
+    "CAST(:types AS varchar[])) AS event(id, resource_id, resource_type)"
 )
