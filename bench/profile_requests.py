@@ -7,8 +7,10 @@ hold on a busy machine where wall-clock latency does not.
     .venv/bin/python -m bench.profile_requests --profile submit   # and cProfile's top entries
 
 For each request kind: median and mean ms of this process's CPU (PostgreSQL's own work is not
-in it), median wall ms, and the statements of one request. The first requests of every kind
-warm the process's caches and are not counted, as a long-running gunicorn worker's are.
+in it), median wall ms, the Python function calls of one request (the same on a busy machine,
+where CPU ms are not: compare these across changes) and its statements. The first requests of
+every kind warm the process's caches and are not counted, as a long-running gunicorn worker's
+are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import pstats
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -70,8 +73,8 @@ def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> Non
     admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
     links = http_load.seed(db, str(clinic.id), str(therapist.id), args.clinics, args.requests)
     client = bench_app.app.test_client()
-    print("| request | CPU ms median | CPU ms mean | wall ms median | statements |")
-    print("|---|--:|--:|--:|--:|")
+    print("| request | CPU ms median | CPU ms mean | wall ms median | calls | statements |")
+    print("|---|--:|--:|--:|--:|--:|")
     profiles = []
     kinds = requests(client, links, admin.headers, therapist.headers, args.requests)
     for kind, (warm, measured) in kinds:
@@ -79,11 +82,12 @@ def run(db: database.TestDatabase, args: argparse.Namespace, folder: str) -> Non
             send(client, request)
         # CPU time, like the table; a profiled kind's figures include the profiler's cost.
         profiler = cProfile.Profile(time.process_time) if kind in args.profile else None
-        cpu, wall = measure(client, measured, profiler)
+        cpu, wall = measure(client, measured[:-1], profiler)
+        calls = count_calls(client, measured[-1])
         name = f"{kind} (profiled)" if profiler else kind
         print(
             f"| {name} | {statistics.median(cpu):.2f} | {statistics.mean(cpu):.2f} | "
-            f"{statistics.median(wall):.2f} | {bench_app.spent['statements']} |",
+            f"{statistics.median(wall):.2f} | {calls} | {bench_app.spent['statements']} |",
             flush=True,
         )
         if profiler is not None:
@@ -149,6 +153,22 @@ def measure(
         cpu.append((time.process_time() - started_cpu) * 1000)
         wall.append((time.perf_counter() - started) * 1000)
     return cpu, wall
+
+
+def count_calls(client: Any, request: Request) -> int:
+    """The Python and C function calls one request makes."""
+    calls = 0
+
+    def count(_frame: Any, event: str, _arg: Any) -> None:
+        nonlocal calls
+        calls += event in ("call", "c_call")
+
+    sys.setprofile(count)
+    try:
+        send(client, request)
+    finally:
+        sys.setprofile(None)
+    return calls
 
 
 def print_profile(kind: str, profiler: cProfile.Profile, top: int) -> None:

@@ -9,6 +9,7 @@ session-rating data), whose table in `bench/README.md` shows the default meeting
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -170,6 +171,7 @@ class Policy:
             raise PolicyError(errors)
 
     @classmethod
+    @functools.cache  # frozen, so one value serves every caller
     def default(cls) -> Policy:
         return cls()
 

@@ -162,8 +162,8 @@ def _view(alert: Alert, names: dict[str, str], occurrences: list | None = None) 
 
 def policy_and_clinic() -> tuple[Policy, Any]:
     """The clinic's policy and the clinic itself (its email settings), in one read."""
-    clinic, record = clinics.own_with(AlertPolicy)
-    return (Policy.from_dict(record.settings) if record else Policy.default()), clinic
+    clinic, settings = clinics.own_with(AlertPolicy.settings)
+    return (Policy.default() if settings is None else Policy.from_dict(settings)), clinic
 
 
 def current_policy() -> Policy:

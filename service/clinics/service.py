@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from typing import Any
@@ -123,21 +124,26 @@ def public_id(slug: str) -> uuid.UUID:
     return clinic_id
 
 
-def own_with(settings: type[Any]) -> tuple[Clinic, Any | None]:
-    """The caller's clinic and its row of `settings` (another feature's one-row-per-clinic
-    table, e.g. the alert policy), in one read."""
-    found = (
-        uow.session()
-        .execute(
-            sa.select(Clinic, settings)
-            .outerjoin(settings, settings.clinic_id == Clinic.id)
-            .where(Clinic.id == _own_id())
-        )
-        .first()
-    )
+def own_with(settings: Any) -> tuple[sa.Row[Any], Any | None]:
+    """The caller's clinic (a row of its id, name, timezone and email policy) and the
+    `settings` column of its row in another feature's one-row-per-clinic table (e.g. the
+    alert policy's), None without one; in one read of plain columns, as every submission
+    reads them."""
+    found = uow.session().execute(_own_with(settings), {"clinic_id": _own_id()}).first()
     if found is None:
         raise NotFound(CLINICS.not_found)
-    return found[0], found[1]
+    return found, found.settings
+
+
+@functools.cache
+def _own_with(settings: Any) -> sa.Select[Any]:
+    return (
+        sa.select(
+            Clinic.id, Clinic.name, Clinic.timezone, Clinic.email_policy, settings.label("settings")
+        )
+        .outerjoin(settings.class_, settings.class_.clinic_id == Clinic.id)
+        .where(Clinic.id == sa.bindparam("clinic_id"))
+    )
 
 
 def change_marks() -> list[Any]:

@@ -11,7 +11,7 @@ import uuid6
 
 def new_id() -> uuid.UUID:
     """A time-ordered v7 UUID, so primary-key indexes stay append-mostly."""
-    return uuid.UUID(str(uuid6.uuid7()))
+    return uuid.UUID(int=uuid6.uuid7().int)
 
 
 def new_secret(prefix: str = "") -> str:

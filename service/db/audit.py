@@ -68,8 +68,22 @@ def record_many(
     reason: str | None = None,
 ) -> None:
     """One event per resource, written in a single statement."""
-    ids = list(resource_ids)
-    if not ids:
+    record_each(
+        action, [(resource_type, r) for r in resource_ids], clinic_id=clinic_id, reason=reason
+    )
+
+
+def record_each(
+    action: str,
+    resources: Iterable[tuple[str, uuid.UUID | None]],
+    *,
+    clinic_id: uuid.UUID | None = None,
+    reason: str | None = None,
+) -> None:
+    """One event per (resource type, id), of any types, in a single statement: a list of
+    couples audits them and their partners at once."""
+    resources = list(resources)
+    if not resources:
         return
     ctx = context.current()
     actor = ctx.actor
@@ -79,7 +93,6 @@ def record_many(
         "actor_kind": actor.kind if actor else "anonymous",
         "actor_id": actor.subject if actor else "-",
         "action": action,
-        "resource_type": resource_type,
         "request_id": ctx.request_id,
         "ip": ctx.ip,
         "route": ctx.route,
@@ -88,9 +101,11 @@ def record_many(
     # One multi-row INSERT ... VALUES: a page of 200 costs one statement, and Citus routes it
     # to the clinic's shard (an INSERT ... SELECT FROM unnest(...) it would COPY there, which
     # row-level security refuses).
-    uow.session().execute(
-        sa.insert(AuditEvent).values([{**shared, "id": new_id(), "resource_id": r} for r in ids])
-    )
+    rows = [
+        {**shared, "id": new_id(), "resource_type": kind, "resource_id": resource}
+        for kind, resource in resources
+    ]
+    uow.session().execute(sa.insert(AuditEvent).values(rows))
 
 
 def record_refusal(error: Exception) -> None:

@@ -21,7 +21,6 @@ from service.therapy_sessions import service as sessions
 
 if TYPE_CHECKING:
     from service.instruments.models import Instrument
-    from service.therapy_sessions.models import TherapySession
 
 RESPONSES = Lookup(FeedbackResponse, "feedback_response", "Feedback not found.")
 
@@ -35,11 +34,12 @@ def visible_response_ids() -> sa.Select[tuple[uuid.UUID]]:
 
 @dataclass(frozen=True)
 class History:
-    """A couple's completed sessions (oldest first) with the feedback given for them."""
+    """A couple's completed sessions (oldest first) with the feedback given for them (rows
+    of `FeedbackResponse`'s columns)."""
 
-    couple: Any
-    sessions: list[TherapySession]
-    responses: dict[uuid.UUID, list[FeedbackResponse]]
+    couple: couples.Members
+    sessions: list[sessions.Held]
+    responses: dict[uuid.UUID, list[Any]]
     instruments: dict[uuid.UUID, Instrument]
 
 
@@ -60,12 +60,10 @@ def history(
     """The last `size` completed sessions up to `upto` (all when None), in two reads. The
     couple's row is locked first: evaluations of one couple run one after the other, each
     reading what the one before it committed."""
-    couple = couples.COUPLES.get(
-        couple_id, audited=False, lock=True, loading=couples.WITH_PARTNERS_AND_THERAPIST
-    )
+    couple = couples.lock_members(couple_id)
     window = sessions.completed_window(couple, upto or utcnow(), size, each=FeedbackResponse)
-    booked_in_order: dict[uuid.UUID, TherapySession] = {}
-    by_session: dict[uuid.UUID, list[FeedbackResponse]] = {}
+    booked_in_order: dict[uuid.UUID, sessions.Held] = {}
+    by_session: dict[uuid.UUID, list[Any]] = {}
     for booked, response in window:
         booked_in_order.setdefault(booked.id, booked)
         if response is not None:

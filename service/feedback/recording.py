@@ -141,13 +141,7 @@ def _insert_once(response: FeedbackResponse) -> None:
     out of the ORM session: the rules read it back with the couple's other answers."""
     values = {column.key: getattr(response, column.key) for column in RESPONSE_COLUMNS}
     inserted = (
-        uow.session()
-        .execute(
-            inserts.insert_unless_present(FeedbackResponse)
-            .values(**values)
-            .returning(FeedbackResponse.id)
-        )
-        .first()
+        uow.session().execute(inserts.insert_unless_present(FeedbackResponse), values).first()
     )
     if inserted is None:
         raise Conflict(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -133,29 +134,40 @@ def mark_no_show(session_id: uuid.UUID) -> TherapySession:
     return _close(session_id, "no_show", None)
 
 
-def completed_window(
-    couple: Any, upto: datetime, size: int | None, *, each: Any
-) -> list[tuple[TherapySession, Any]]:
+@dataclass(frozen=True)
+class Held:
+    """A completed session as a window reads it."""
+
+    id: uuid.UUID
+    starts_at: datetime
+    time_shares: dict[str, int] | None
+
+
+def completed_window(couple: Any, upto: datetime, size: int | None, *, each: Any) -> list[Any]:
     """`couple`'s completed sessions up to `upto`, oldest first: the last `size` of them
     (all when `size` is None), each with the rows of `each` (another feature's model with a
-    `session_id`) that belong to it, in one bounded read: (session, row or None) pairs.
+    `session_id`) that belong to it, in one bounded read: (session, row or None) pairs, as
+    plain rows (`Held`, and a row of `each`'s columns), as every submission reads them.
 
-    `couple` is a row the caller read through `couples.COUPLES` (so visible to it), and its
+    `couple` is a row the caller read through `couples` (so visible to it), and its
     sessions are visible exactly when it is: the statement needs no caseload of its own, so it
     is built once, not per call."""
-    return [
-        tuple(row)
-        for row in uow.session().execute(
-            _window(each, limited=size is not None),
-            {"couple_id": couple.id, "upto": upto, "size": size},
-        )
-    ]
+    rows = uow.session().execute(
+        _window(each, limited=size is not None),
+        {"couple_id": couple.id, "upto": upto, "size": size},
+    )
+    return [(Held(*row[:3]), row if row.id is not None else None) for row in rows]
 
 
 @functools.cache
 def _window(each: Any, *, limited: bool) -> sa.Select[Any]:
     latest = (
-        sa.select(TherapySession)
+        sa.select(
+            TherapySession.id,
+            TherapySession.starts_at,
+            TherapySession.time_shares,
+            TherapySession.clinic_id,
+        )
         .where(
             TherapySession.couple_id == sa.bindparam("couple_id"),
             TherapySession.status == "completed",
@@ -165,20 +177,30 @@ def _window(each: Any, *, limited: bool) -> sa.Select[Any]:
     )
     if limited:
         latest = latest.limit(sa.bindparam("size", type_=sa.Integer))
-    window = sa.orm.aliased(TherapySession, latest.subquery())
+    window = latest.subquery()
+    columns = [getattr(each, attr.key) for attr in sa.inspect(each).column_attrs]
+    in_session = sa.and_(each.clinic_id == window.c.clinic_id, each.session_id == window.c.id)
     return (
-        sa.select(window, each)
-        .outerjoin(each, sa.and_(each.clinic_id == window.clinic_id, each.session_id == window.id))
-        .order_by(window.starts_at, window.id)
+        sa.select(
+            window.c.id.label("held_id"),
+            window.c.starts_at.label("held_at"),
+            window.c.time_shares.label("held_shares"),
+            *columns,
+        )
+        .outerjoin(each, in_session)
+        .order_by(window.c.starts_at, window.c.id)
     )
 
 
 def value_of(name: str, clinic_id: Any, session_id: Any) -> sa.Label[Any]:
     """A session's column as a correlated scalar, for another feature's statement that
-    names the session (a link's lookup returns its couple and time without a second read)."""
+    names the session (a link's lookup returns its couple and time without a second read).
+    Core, so it fits a Core statement too: correlated on the clinic, it is as scoped as the
+    row that names the session."""
+    booked = TherapySession.__table__.c
     return (
-        sa.select(getattr(TherapySession, name))
-        .where(TherapySession.clinic_id == clinic_id, TherapySession.id == session_id)
+        sa.select(booked[name])
+        .where(booked.clinic_id == clinic_id, booked.id == session_id)
         .scalar_subquery()
         .label(f"session_{name}")
     )
