@@ -83,7 +83,9 @@ test-sqlite: $(STAMP)
 # spare ports, never 5432), Citus built and installed first when missing. Each test database
 # joins the cluster (tests/database.py) and the migrations distribute it. CI=true: a cluster
 # that cannot be reached fails the run instead of skipping it.
-CITUS_BUILD ?= ../shared/citus/build-citus.sh
+# The shared Citus source sits beside the checkout (../shared) on these machines; a clone
+# elsewhere finds it at /work/shared. Without the script, an installed Citus is used as is.
+CITUS_BUILD ?= $(firstword $(wildcard ../shared/citus/build-citus.sh /work/shared/citus/build-citus.sh))
 CITUS_PORTS ?= 9700 9701 9702
 CITUS_SUITES := tests/test_citus.py tests/test_tenancy.py tests/test_feedback.py \
 	tests/test_alerts.py tests/test_alert_lifecycle.py tests/test_worker.py \
@@ -93,7 +95,7 @@ citus_workers = $(subst $(space),$(comma),$(patsubst %,127.0.0.1:%,$(wordlist 2,
 space := $(subst ,, )
 comma := ,
 test-citus: $(STAMP)
-	$(CITUS_BUILD) --check || $(CITUS_BUILD)
+	if [ -n "$(CITUS_BUILD)" ]; then $(CITUS_BUILD) --check || $(CITUS_BUILD); fi
 	ALLIANCE_CITUS_PORTS="$(CITUS_PORTS)" scripts/citus-cluster.sh start
 	CI=true ALLIANCE_TEST_PG_ADMIN=postgresql://postgres@$(coordinator)/postgres \
 		ALLIANCE_TEST_PG_HOST=$(coordinator) ALLIANCE_TEST_CITUS_WORKERS=$(citus_workers) \
