@@ -10,6 +10,16 @@ from service.http.results import WithResource
 STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 
 
+# What a low-alliance rule's evidence looks like: the alert, its occurrences and the preview.
+EVIDENCE_EXAMPLE = {
+    "rule": "low_alliance",
+    "rule_version": 1,
+    "inputs": {"session_id": "7d1c5e2a-4b8f-4c3e-9a61-2f0b8d9e6c14", "score_pct": 62.5},
+    "thresholds": {"cutoff_pct": 70},
+    "computed": {"below_by": 7.5},
+}
+
+
 class AlertSchema(WithResource, ma.Schema):
     """A concern about a couple's therapy, raised by the alert rules."""
 
@@ -81,13 +91,7 @@ class AlertSchema(WithResource, ma.Schema):
         metadata={
             "description": "rule, rule_version, inputs (with session ids), thresholds, "
             "computed; `others`: the evidence of the other rules of the finding.",
-            "example": {
-                "rule": "low_alliance",
-                "rule_version": 1,
-                "inputs": {"session_id": "7d1c5e2a-4b8f-4c3e-9a61-2f0b8d9e6c14", "score_pct": 62.5},
-                "thresholds": {"cutoff_pct": 70},
-                "computed": {"below_by": 7.5},
-            },
+            "example": EVIDENCE_EXAMPLE,
         },
     )
     acknowledged_at = Timestamp(
@@ -164,13 +168,7 @@ class OccurrenceSchema(ma.Schema):
         dump_only=True,
         metadata={
             "description": "The evidence of this occurrence (as in the alert).",
-            "example": {
-                "rule": "low_alliance",
-                "rule_version": 1,
-                "inputs": {"session_id": "7d1c5e2a-4b8f-4c3e-9a61-2f0b8d9e6c14", "score_pct": 62.5},
-                "thresholds": {"cutoff_pct": 70},
-                "computed": {"below_by": 7.5},
-            },
+            "example": EVIDENCE_EXAMPLE,
         },
     )
     created_at = Timestamp(dump_only=True)
@@ -328,13 +326,7 @@ class PreviewAlertSchema(ma.Schema):
         dump_only=True,
         metadata={
             "description": "Why it would fire (as in an alert).",
-            "example": {
-                "rule": "low_alliance",
-                "rule_version": 1,
-                "inputs": {"session_id": "7d1c5e2a-4b8f-4c3e-9a61-2f0b8d9e6c14", "score_pct": 62.5},
-                "thresholds": {"cutoff_pct": 70},
-                "computed": {"below_by": 7.5},
-            },
+            "example": EVIDENCE_EXAMPLE,
         },
     )
 
