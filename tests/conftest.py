@@ -47,9 +47,12 @@ def rolled_back(request: pytest.FixtureRequest) -> Iterator[None]:
 
     The app's sessions and the system context's sessions share that one transaction, so each
     savepoint takes the role its session would log in as (`SET LOCAL ROLE`); the connection is
-    the superuser's only because no other role may become both."""
+    the superuser's only because no other role may become both. On Citus every test commits:
+    the coordinator replays a transaction's role switches on each worker connection it opens as
+    the current role, and neither role may become the other there."""
     if (
         database.backend() != "postgresql"
+        or database.is_citus()
         or "app" not in request.fixturenames
         or COMMITTING & set(request.fixturenames)
         or "test_db" in inspect.signature(request.function).parameters

@@ -78,13 +78,19 @@ def _grant_columns(requests: Any) -> tuple[Any, ...]:
     """What a token's lookup returns: the grant, with its session's couple and time;
     `requests` is the model (an ORM statement) or its table's columns (a Core one)."""
     return (
+        *_request_columns(requests),
+        sessions.value_of("couple_id", requests.clinic_id, requests.session_id),
+        sessions.value_of("starts_at", requests.clinic_id, requests.session_id),
+    )
+
+
+def _request_columns(requests: Any) -> tuple[Any, ...]:
+    return (
         requests.clinic_id,
         requests.id,
         requests.partner_id,
         requests.session_id,
         requests.instrument_id,
-        sessions.value_of("couple_id", requests.clinic_id, requests.session_id),
-        sessions.value_of("starts_at", requests.clinic_id, requests.session_id),
     )
 
 
@@ -189,7 +195,9 @@ def resolve_token(token: str) -> Grant:
 def claim_token(token: str) -> Grant:
     """`resolve_token` for an answer: the link closes in the same statement (open →
     answered, a compare-and-set), so of two submitters one finds it answered."""
-    claimed = uow.session().execute(_claim(), {"digest": digest(token), "now": utcnow()}).first()
+    session = uow.session()
+    claim = _claim(session.get_bind().dialect.name)
+    claimed = session.execute(claim, {"digest": digest(token), "now": utcnow()}).first()
     if claimed is None:
         resolve_token(token)  # says why: unknown, answered or expired
         raise Conflict(ANSWERED)
@@ -289,11 +297,13 @@ def _issue(
 
 
 @functools.cache
-def _claim() -> sa.Update:
-    """The claim, built once: Core, as the ORM's bulk UPDATE cost twice the statement (every
-    submit runs it)."""
+def _claim(dialect: str) -> sa.Update:
+    """The claim, built once per dialect: Core, as the ORM's bulk UPDATE cost twice the
+    statement (every submit runs it). On PostgreSQL the session's couple and time come from an
+    UPDATE … FROM join (Citus refuses subqueries in RETURNING); SQLite's RETURNING may not name
+    a joined table, so there they are correlated subqueries."""
     requests = FeedbackRequest.__table__
-    return (
+    claim = (
         sa.update(requests)
         .where(
             requests.c.token_hash == sa.bindparam("digest"),
@@ -302,7 +312,12 @@ def _claim() -> sa.Update:
             in_current_clinic(requests),
         )
         .values(status="answered", answered_at=sa.bindparam("now"))
-        .returning(*_grant_columns(requests.c))
+    )
+    if dialect == "sqlite":
+        return claim.returning(*_grant_columns(requests.c))
+    booked, joined = sessions.joined_on(requests.c.clinic_id, requests.c.session_id)
+    return claim.where(joined).returning(
+        *_request_columns(requests.c), booked.couple_id, booked.starts_at
     )
 
 

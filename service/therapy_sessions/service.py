@@ -206,6 +206,13 @@ def value_of(name: str, clinic_id: Any, session_id: Any) -> sa.Label[Any]:
     )
 
 
+def joined_on(clinic_id: Any, session_id: Any) -> tuple[Any, sa.ColumnElement[bool]]:
+    """A session's columns and the condition that joins them to another feature's row naming
+    it (an UPDATE … FROM): joined in the row's clinic, so Citus routes it to one shard."""
+    booked = TherapySession.__table__.c
+    return booked, sa.and_(booked.clinic_id == clinic_id, booked.id == session_id)
+
+
 def completed(session_ids: set[uuid.UUID]) -> list[TherapySession]:
     """These sessions, oldest first (those the caller may see)."""
     stmt = SESSIONS.query().where(TherapySession.id.in_(session_ids))
