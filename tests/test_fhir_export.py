@@ -228,3 +228,31 @@ def test_delete_cancels_and_retention_deletes(client, clinic, settings, travel):
             )
             == 0
         )
+
+
+def test_an_export_whose_completion_cannot_be_stored_is_failed_not_left_running(
+    client, clinic, settings, monkeypatch
+):
+    """The files are written, then storing "completed" fails (the database refuses it): the
+    client polling sees the export failed (a 500 OperationOutcome) at once, not "in progress"
+    for six hours, and its files are gone."""
+    from service.fhir import export as exports
+
+    CoupleInCare(client, clinic).session(ana=answers(8), ben=answers(8))
+    asker = clinic.integrator("system/*.rs")
+    status_url = local(kick_off(client, asker))
+    close = exports._close
+    refusals = iter([sa.exc.OperationalError("UPDATE export_jobs", {}, Exception("gone"))])
+
+    def refused_once(job, settings):
+        if job.status == "completed" and (refusal := next(refusals, None)) is not None:
+            raise refusal
+        close(job, settings)
+
+    monkeypatch.setattr(exports, "_close", refused_once)
+    assert run_worker_job(settings, "run_fhir_exports") == ["run_fhir_exports"]
+    failed = client.get(status_url, headers=asker.headers)
+    assert failed.status_code == 500
+    assert failed.json["resourceType"] == "OperationOutcome"
+    job_id = status_url.rsplit("/", 1)[1]
+    assert not (Path(settings.export_dir) / str(clinic.id) / job_id).exists()

@@ -158,7 +158,13 @@ def _run(claimed: tuple[uuid.UUID, uuid.UUID, Actor], settings: Settings) -> Non
         except Exception:
             log.exception("export failed", extra={"export_id": str(job_id)})
             result = None
-        _finish(job_id, result, settings)
+        try:
+            _finish(job_id, result, settings)
+        except Exception:
+            # Its outcome could not be stored: say it failed rather than leave it "running"
+            # until STALE_RUN; if even that cannot be stored, that rescue queues it again.
+            log.exception("export outcome not stored", extra={"export_id": str(job_id)})
+            _finish(job_id, None, settings)
 
 
 def _write_all(job_id: uuid.UUID, settings: Settings) -> tuple[datetime, list[dict]] | None:
