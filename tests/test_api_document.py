@@ -239,3 +239,21 @@ def test_a_view_without_a_docstring_has_no_summary(app):
     api.register_blueprint(blp)
     gaps = operation_gaps(api.spec.to_dict())
     assert "GET /v1/undocumented: no summary (write the view's docstring)" in gaps
+
+
+def test_every_api_operation_documents_the_503_of_a_database_away():
+    """A database restart or a statement past its timeout answers 503 with `Retry-After`
+    (tests/test_postgres_faults.py): every /v1 operation says so, so a client knows to retry."""
+    unavailable = COMMITTED["components"]["responses"]["SERVICE_UNAVAILABLE"]
+    assert "Retry-After" in unavailable["headers"]
+    assert "application/problem+json" in unavailable["content"]
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in COMMITTED["paths"].items()
+        if path.startswith("/v1/")
+        for method, operation in operations.items()
+        if method != "parameters"
+        and operation["responses"].get("503", {}).get("$ref")
+        != "#/components/responses/SERVICE_UNAVAILABLE"
+    ]
+    assert missing == []

@@ -204,6 +204,8 @@ ERRORS = {
     "415": "the body is not `application/json`",
     "422": "the body is invalid (`errors` names each field)",
     "429": "too many requests: wait `Retry-After` seconds",
+    "503": "the database is briefly out of reach (a restart, a failover) or took too long: "
+    "retry after `Retry-After` seconds",
 }
 # What `Idempotency-Key` adds to an error's meaning, where it is accepted.
 IDEMPOTENCY_ERRORS = {
@@ -223,6 +225,7 @@ ERROR_RESPONSES = {
         ("415", "UNSUPPORTED_MEDIA_TYPE"),
         ("422", "UNPROCESSABLE_ENTITY"),
         ("429", "TOO_MANY_REQUESTS"),
+        ("503", "SERVICE_UNAVAILABLE"),
     )
 }
 CREDENTIALS = {
@@ -319,6 +322,8 @@ def _error_statuses(path: str, operation: dict) -> list[str]:
         statuses += ["409", "422"]
     if operation.get("requestBody", {}).get("required"):
         statuses.append("415")
+    if path.startswith("/v1/"):  # each reads or writes the clinic's database
+        statuses.append("503")
     return statuses
 
 

@@ -108,7 +108,7 @@ class Api(flask_smorest.Api):
             response: dict[str, Any] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
-            if status == 429:
+            if status in (429, 503):
                 response["headers"] = apidoc.sends("Retry-After")
             prepare_response(response, self.spec, problems.PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
