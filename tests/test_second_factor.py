@@ -209,7 +209,9 @@ def test_a_clinic_that_requires_it_enrols_staff_at_sign_in_before_any_token(
     key = re.search(r'id="totp-key"[^>]*>([^<]+)<', sign_in.page.text).group(1)
     secret = unescape(key).replace(" ", "")
     assert sign_in.code("000000").status_code == 422  # still no token, same key shown again
-    assert secret.replace(" ", "") in sign_in.page.text.replace(" ", "")
+    assert secret in sign_in.page.text.replace(" ", "")
+    elsewhere = SignIn.with_password(urls, frontend, member.email)  # the app may hold it already
+    assert secret in elsewhere.page.text.replace(" ", "")
     token = sign_in.token(urls, sign_in.code(code_at(secret)))
     assert staff_row(urls, admin, member)["totp_enabled"] is True
     assert http_get(urls.clinic, headers=bearer(token["access_token"])).status_code == 200

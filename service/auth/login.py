@@ -93,13 +93,15 @@ def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> Lo
 
 
 def _second_factor(user: StaffUser) -> str | None:
-    """The second step this account needs: its code, enrolment (a new secret is stored now),
-    or none."""
+    """The second step this account needs: its code, enrolment, or none. An enrolment keeps
+    the secret already waiting (the app may hold it from an earlier attempt), else a new one
+    is stored now."""
     with _as(user) as member:
         if member.totp_enabled:
             return CODE
         if clinics.second_factor_required():
-            totp.begin(member)
+            if member.totp_secret is None:
+                totp.begin(member)
             return ENROL
     return None
 
