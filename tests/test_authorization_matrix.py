@@ -235,6 +235,8 @@ def _claims(token: str) -> dict[str, Any]:
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/sessions/{session_id}/cancel"): {"reason": "Unwell"},
     ("POST", "/v1/alerts/{alert_id}/snooze"): {"until": "2099-01-01T00:00:00Z"},
+    ("POST", "/v1/staff/{staff_id}/totp/confirm"): {"code": "123456"},
+    ("POST", "/v1/staff/{staff_id}/totp/disable"): {"code": "123456"},
     ("POST", "/v1/sessions/{session_id}/feedback"): {
         "partner_id": "00000000-0000-4000-8000-000000000000",
         "answers": {},

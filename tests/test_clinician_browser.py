@@ -9,16 +9,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from service.core import context
+from service.core.clock import utcnow
 from service.db import uow
 from service.notifications import email as mail
 from service.notifications.models import OutboxMessage
+from service.staff.totp import WRONG_CODE
 from tests.browsers import DESKTOP, NEEDS_CHROMIUM, PHONE
 from tests.fixtures import PASSWORD
 from tests.scenario import CoupleInCare, answers
@@ -118,6 +122,45 @@ def test_another_therapist_or_clinic_opening_the_link_gets_a_404_page(
                 page.evaluate("() => performance.getEntriesByType('navigation')[0].responseStatus")
                 == 404
             )
+
+
+def test_where_the_clinic_requires_it_a_therapist_enrols_at_sign_in_then_signs_in_with_a_code(
+    browser, client, clinic, live_server, travel
+):
+    admin, therapist = clinic.staff("admin"), clinic.staff("therapist")
+    etag = client.get("/v1/clinic", headers=admin.headers).headers["ETag"]
+    required = client.patch(
+        "/v1/clinic",
+        json={"require_second_factor": True},
+        headers={**admin.headers, "If-Match": etag},
+    )
+    assert required.status_code == 200, required.json
+    with _page(browser, javascript=False) as page:  # no JavaScript needed here either
+        page.goto(f"{live_server}/app/")
+        _sign_in(page, therapist.email)
+        expect(page.locator("h1")).to_have_text("Set up your second factor")
+        link = page.get_by_role("link", name="open it in an authenticator app on this device")
+        expect(link).to_have_attribute("href", re.compile(r"^otpauth://totp/"))
+        secret = page.locator("#totp-key").inner_text().replace(" ", "")
+
+        page.fill("#code", "000000")
+        page.click("button[type=submit]")
+        expect(page.get_by_role("alert")).to_have_text(WRONG_CODE)
+        page.fill("#code", pyotp.TOTP(secret).at(utcnow()))
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/app/$"))  # signed in, and the factor is on
+
+    travel.advance(timedelta(seconds=30))  # the next code: the first one is spent
+    with _page(browser) as page:
+        page.goto(f"{live_server}/app/")
+        _sign_in(page, therapist.email)
+        expect(page.locator("h1")).to_have_text("Enter your code")
+        assert _serious_violations(page) == [], "code"
+        page.locator("#code").press_sequentially(pyotp.TOTP(secret).at(utcnow()))
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/app/$"))
+    member = client.get(f"/v1/staff/{therapist.id}", headers=admin.headers).json
+    assert member["totp_enabled"] is True
 
 
 # -- accessibility ---------------------------------------------------------------------------

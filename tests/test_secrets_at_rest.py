@@ -12,6 +12,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import psycopg
+import pyotp
 import pytest
 import sqlalchemy as sa
 from joserfc.jwk import ECKey
@@ -233,6 +234,7 @@ def _scenario(client, platform, clinic, recorder, smtp_settings, encryption_keys
         f"/v1/webhook-endpoints/{hook['id']}/rotate-secret", headers=admin.headers
     )
     keys.rotate()  # the signing key rotates: the previous one stays (published) too
+    totp_secret = _enrol_second_factor(client, clinic.staff("therapist"))
     deliver_emails(clinic.id, smtp_settings, to=PARTNERS[0]["email"])  # the staff invite waits
     deliver_emails(uuid.UUID(onboarded["id"]), smtp_settings)
     encryption_keys(kek=(crypto.new_key(), *smtp_settings.key_encryption_keys))
@@ -250,7 +252,20 @@ def _scenario(client, platform, clinic, recorder, smtp_settings, encryption_keys
         **{f"webhook key {i}": s.removeprefix("whsec_") for i, s in enumerate(webhook_secrets)},
         **_private_key_material(),
         "platform client secret": platform.secret,
+        "totp secret": totp_secret,
+        "totp secret (bytes)": _b64(base64.b32decode(totp_secret)),
     }
+
+
+def _enrol_second_factor(client, member) -> str:
+    """A staff member switches TOTP on; the secret their app holds is returned."""
+    enrolled = client.post(f"/v1/staff/{member.id}/totp/enrol", headers=member.headers).json
+    code = pyotp.TOTP(enrolled["secret"]).now()
+    confirmed = client.post(
+        f"/v1/staff/{member.id}/totp/confirm", headers=member.headers, json={"code": code}
+    )
+    assert confirmed.status_code == 200 and confirmed.json["totp_enabled"], confirmed.json
+    return enrolled["secret"]
 
 
 def _private_key_material() -> dict[str, str]:

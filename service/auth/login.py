@@ -1,4 +1,11 @@
-"""Staff sign-in for the authorization endpoint's login page."""
+"""Staff sign-in for the login page (the authorization endpoint and the clinician pages).
+
+A password that checks out signs in at once, unless the account has a TOTP second factor
+(then its code is the second step) or its clinic requires one it has not set up (then the
+second step enrols it: the secret is shown and its first code switches it on). Only the
+second step's success gives a `StaffUser`; until then the per-account failures stand, so a
+known password never buys unlimited guesses at the code.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from service.core.passwords import verify_secret
 from service.core.text import plain_text
 from service.db import audit, uow
 from service.staff import service as staff
+from service.staff import totp
 
 MAX_EMAIL = 254
 MAX_PASSWORD = 1024
@@ -33,11 +41,25 @@ class StaffUser:
         return str(self.staff_id)
 
 
+CODE = "code"  # second step: the code from the account's authenticator app
+ENROL = "enrol"  # second step: set up the app the clinic requires, then its first code
+
+
 @dataclass(frozen=True)
 class LoginOutcome:
-    user: StaffUser | None = None
+    user: StaffUser | None = None  # signed in: every step passed
     needs_clinic: bool = False  # the email matches accounts at several clinics
     locked_for: int = 0  # seconds until this email may try again (too many failures)
+    pending: StaffUser | None = None  # the password passed; `second_factor` is still to do
+    second_factor: str | None = None  # CODE or ENROL
+
+
+@dataclass(frozen=True)
+class Enrolling:
+    """What the enrolment step shows: the key to type into the app, and its otpauth:// URI."""
+
+    secret: str
+    provisioning_uri: str
 
 
 def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> LoginOutcome:
@@ -62,9 +84,71 @@ def authenticate_staff(email: str, password: str, clinic_slug: str | None) -> Lo
         lockout.failed(email)
         reason = "wrong_password" if candidates else "unknown_email"
         _audit_failure(candidates, clinic_slug, reason if well_formed else "malformed")
-    else:
-        lockout.succeeded(email)
+        return outcome
+    second_factor = _second_factor(outcome.user) if outcome.user else None
+    if second_factor:
+        return LoginOutcome(pending=outcome.user, second_factor=second_factor)
+    lockout.succeeded(email)
     return outcome
+
+
+def _second_factor(user: StaffUser) -> str | None:
+    """The second step this account needs: its code, enrolment, or none. An enrolment keeps
+    the secret already waiting (the app may hold it from an earlier attempt), else a new one
+    is stored now."""
+    with _as(user) as member:
+        if member.totp_enabled:
+            return CODE
+        if clinics.second_factor_required():
+            if member.totp_secret is None:
+                totp.begin(member)
+            return ENROL
+    return None
+
+
+def enrolling(user: StaffUser) -> Enrolling:
+    """The enrolment the second step is waiting on, to show (again after a wrong code)."""
+    with _as(user) as member:
+        waiting = totp.pending(member)
+        return Enrolling(waiting.secret, waiting.provisioning_uri)
+
+
+def check_second_factor(user: StaffUser, code: str) -> LoginOutcome:
+    """The second step for `user`, whose password passed: the code from the app (which, when
+    enrolling, also switches the factor on). A wrong or replayed code fails like a wrong
+    password: audited, counted towards the lockout."""
+    with _as(user) as member:
+        step = CODE if member.totp_enabled else ENROL
+        retry = LoginOutcome(pending=user, second_factor=step)
+        wait = lockout.locked_for(member.email)
+        if wait:
+            audit.record("login_failed", "staff", member.id, reason="locked")
+            return LoginOutcome(locked_for=wait)
+        if not totp.spend_code(member, code):
+            lockout.failed(member.email)
+            audit.record("login_failed", "staff", member.id, reason="wrong_code")
+            return retry
+        if step == ENROL:
+            totp.switch_on(member)
+        lockout.succeeded(member.email)
+    return LoginOutcome(user=user)
+
+
+@contextlib.contextmanager
+def _as(user: StaffUser):
+    """The signing-in member, in a transaction of their clinic that commits on leaving;
+    NotFound for an account deactivated since its password was checked."""
+    actor = context.Actor(
+        kind="staff",
+        subject=str(user.staff_id),
+        clinic_id=user.clinic_id,
+        roles=frozenset({user.role}),
+    )
+    with context.tenant_context(user.clinic_id, actor=actor), uow.unit_of_work():
+        member = staff.get_active(user.staff_id)
+        if member is None:
+            raise NotFound("This account can no longer sign in.")
+        yield member
 
 
 def _check(candidates: list, password: str) -> LoginOutcome:

@@ -43,9 +43,10 @@ class OwnClinic(MethodView):
     @blp.arguments(schemas.ClinicPatchSchema)
     @blp.response(200, schemas.ClinicSchema, headers=sends("ETag"))
     def patch(self, changes):
-        """Change your own clinic's name, time zone, locale or allowed origins.
+        """Change your own clinic's name, time zone, locale, origins or sign-in rules.
 
-        Only the fields sent change. An unknown time zone is 422.
+        Only the fields sent change. An unknown time zone is 422. `require_second_factor` makes
+        every staff member sign in with a TOTP code (those without one enrol at sign-in).
         """
         clinic = service.update_own(changes, etags.check)
         return clinic, etags.headers_for(clinic.version)

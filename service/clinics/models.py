@@ -19,3 +19,5 @@ class Clinic(Keyed, Versioned, Base):
     cors_origins: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     feedback_settings: Mapped[dict] = mapped_column(default=dict)
     email_policy: Mapped[dict] = mapped_column(default=dict)
+    # Staff without a TOTP second factor enrol at their next sign-in, before any token.
+    require_second_factor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -2,7 +2,7 @@ import zoneinfo
 
 import marshmallow as ma
 
-from service.http.fields import EmailAddress, Text, Timestamp
+from service.http.fields import EmailAddress, JSONBoolean, Text, Timestamp
 from service.http.pagination import page_schema
 from service.http.results import WithResource
 
@@ -62,6 +62,14 @@ class ClinicSchema(ma.Schema):
             "example": ["https://app.riverside.example"],
         },
     )
+    require_second_factor = JSONBoolean(
+        dump_only=True,
+        metadata={
+            "description": "Every staff member signs in with a code from an authenticator app "
+            "(TOTP); those without one set it up at their next sign-in, before any token.",
+            "example": False,
+        },
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -91,6 +99,13 @@ class ClinicPatchSchema(ma.Schema):
         metadata={
             "description": "Origins of the clinic's own frontends.",
             "example": ["https://app.riverside.example"],
+        },
+    )
+    require_second_factor = JSONBoolean(
+        metadata={
+            "description": "Every staff member signs in with a code from an authenticator app "
+            "(TOTP); those without one set it up at their next sign-in, before any token.",
+            "example": False,
         },
     )
 

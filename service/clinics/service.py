@@ -83,6 +83,11 @@ def name() -> str:
     return _current().name
 
 
+def second_factor_required() -> bool:
+    """The caller's clinic has every staff member sign in with a second factor."""
+    return _current().require_second_factor
+
+
 def locale() -> str:
     return _current().locale
 

@@ -3,6 +3,7 @@
 from flask import current_app
 from flask.views import MethodView
 
+from service.auth import lockout
 from service.clinics import service as clinics
 from service.http import etags
 from service.http.apidoc import sends
@@ -17,7 +18,7 @@ from service.http.extensions import (
 from service.http.limits import limiter
 from service.http.pagination import paged
 from service.notifications import service as notifications
-from service.staff import directory, invites, schemas, service
+from service.staff import directory, invites, schemas, service, totp
 from service.staff.policy import ROLES
 
 blp = Blueprint("staff", __name__, url_prefix="/v1/staff", description="Staff of the clinic.")
@@ -123,6 +124,58 @@ def reinvite(staff_id):
     """
     invited = invites.reissue(staff_id, _settings(), notifications.enqueue_email)
     return invited, etags.headers_for(invited.resource.version)
+
+
+@blp.route("/<uuid:staff_id>/totp/enrol", methods=["POST"])
+@require("staff.read", roles=ROLES)
+@blp.response(200, schemas.TotpEnrolmentSchema, headers=sends("ETag"))
+def enrol_totp(staff_id):
+    """Start setting up your second factor (TOTP).
+
+    A new secret for your own account, shown in this response only, and its otpauth:// URI for
+    an authenticator app; it is off until `POST .../totp/confirm` sends a code from the app.
+    Another member's account is 403; 409 while it is already on.
+    """
+    enrolment = totp.start_enrolment(staff_id)
+    return enrolment, etags.headers_for(enrolment.resource.version)
+
+
+@blp.route("/<uuid:staff_id>/totp/confirm", methods=["POST"])
+@require("staff.read", roles=ROLES)
+@blp.arguments(schemas.TotpCodeSchema)
+@blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
+def confirm_totp(data, staff_id):
+    """Switch your second factor on.
+
+    With a current code from the app just set up; from then on signing in asks for a code. A
+    wrong or already used code is 422 naming `code` and counts towards the sign-in lockout.
+    """
+    return _with_etag(totp.confirm(staff_id, data["code"], lockout))
+
+
+@blp.route("/<uuid:staff_id>/totp/disable", methods=["POST"])
+@require("staff.read", roles=ROLES)
+@blp.arguments(schemas.TotpCodeSchema)
+@blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
+def disable_totp(data, staff_id):
+    """Switch your second factor off.
+
+    With a current code from the app. 409 when the clinic requires a second factor (an admin
+    can reset it instead, to enrol a new device); a wrong code is 422 naming `code`.
+    """
+    return _with_etag(totp.disable(staff_id, data["code"], lockout))
+
+
+@blp.route("/<uuid:staff_id>/totp/reset", methods=["POST"])
+@require("staff.write", roles=("admin",))
+@blp.response(200, schemas.StaffSchema, headers=sends("ETag"))
+def reset_totp(staff_id):
+    """Reset a staff member's second factor.
+
+    For a lost or replaced phone: their second factor is removed, and if the clinic requires
+    one they set it up again at their next sign-in. Audited. Not for yourself (409).
+    """
+    return _with_etag(totp.reset(staff_id))
 
 
 @directory_blp.route("/clinics/<slug>/therapists")

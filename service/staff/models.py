@@ -5,7 +5,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from service.core import crypto
 from service.db.base import Base, ClinicOwned, Versioned
+from service.db.sealed import Sealed
 
 
 class StaffMember(ClinicOwned, Versioned, Base):
@@ -25,6 +27,12 @@ class StaffMember(ClinicOwned, Versioned, Base):
     tokens_valid_after: Mapped[datetime | None]
     invite_token_hash: Mapped[str | None] = mapped_column(sa.String(64))
     invite_expires_at: Mapped[datetime | None]
+    # TOTP second factor (RFC 6238, `service.staff.totp`): the shared secret, sealed under the
+    # key-encryption key; set but unconfirmed while enrolling, on once confirmed. The last
+    # time step a code was accepted for refuses that code (and older ones) a second time.
+    totp_secret: Mapped[str | None] = mapped_column(Sealed(crypto.KEYS), deferred=True)
+    totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     # Profile; the public directory shows only display name, pronouns, bio, approaches,
     # languages and accepting_new, and only for therapists who chose to be listed.
@@ -39,6 +47,11 @@ class StaffMember(ClinicOwned, Versioned, Base):
     alert_emails: Mapped[str] = mapped_column(
         sa.String(16), default="immediate", server_default="immediate"
     )
+
+    @property
+    def totp_enabled(self) -> bool:
+        """Signing in asks for a code from their authenticator app."""
+        return self.totp_confirmed_at is not None
 
     @property
     def invite_pending(self) -> bool:

@@ -120,6 +120,13 @@ class StaffSchema(_Profile):
         allow_none=True,
         metadata={"description": "When the pending invite link stops working; null when none."},
     )
+    totp_enabled = ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "Signing in asks for a code from their authenticator app (TOTP).",
+            "example": False,
+        },
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -173,6 +180,41 @@ class StaffPatchSchema(_Profile):
     )
     active = JSONBoolean(
         metadata={"description": "False deactivates them (admins only).", "example": True}
+    )
+
+
+class TotpEnrolmentSchema(WithResource, StaffSchema):
+    """A second factor waiting for its first code: the secret, shown this once."""
+
+    secret = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "description": "The shared secret (base32), for typing into an authenticator app.",
+            "example": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        },
+    )
+    provisioning_uri = ma.fields.String(
+        dump_only=True,
+        metadata={
+            "description": "The otpauth:// URI for a QR code; issuer is the clinic's name, "
+            "account the sign-in email.",
+            "example": "otpauth://totp/Riverside%20Couples%20Clinic:ana.ruiz%40clinic.example"
+            "?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Riverside%20Couples%20Clinic",
+        },
+    )
+
+
+class TotpCodeSchema(ma.Schema):
+    """A current code from the staff member's authenticator app."""
+
+    code = ma.fields.String(
+        required=True,
+        validate=ma.validate.Regexp(r"^[0-9]{6}$", error="Enter the 6 digits your app shows."),
+        metadata={
+            "pattern": "^[0-9]{6}$",
+            "description": "The 6-digit code the app shows now; each code works once.",
+            "example": "492039",
+        },
     )
 
 
